@@ -1,0 +1,359 @@
+/*
+ * tls_domain.c: compiling a domain's settings into an SSL_CTX.
+ *
+ * Everything is checked here, at build time, so that a bad setting stops
+ * start-up (or is refused by a reload) with one line naming it, instead of
+ * failing handshakes later.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "tls_compat.h"
+#include "tls_domain.h"
+#include "tls_util.h"
+
+/* Names that old configurations use. RFC 8996 forbids TLS 1.0 and 1.1, and
+ * OpenSSL 3 no longer has SSLv2/SSLv3: asking for exactly one of those is
+ * refused; asking for "that or newer" is served with TLS 1.2 or newer. */
+static const struct {
+	const char *name;
+	int min, max;
+	const char *warn; /* NULL: modern name */
+	int refused;
+} tls_methods[] = {
+	{"TLSv1.2+", TLS1_2_VERSION, 0, NULL, 0},
+	{"TLSv1.3+", TLS1_3_VERSION, 0, NULL, 0},
+	{"TLSv1.2", TLS1_2_VERSION, TLS1_2_VERSION, NULL, 0},
+	{"TLSv1.3", TLS1_3_VERSION, TLS1_3_VERSION, NULL, 0},
+	{"SSLv23", TLS1_2_VERSION, 0,
+			"SSLv23 now means TLSv1.2+ (SSL 2/3, TLS 1.0/1.1 are obsolete,"
+			" RFC 8996)", 0},
+	{"TLSv1+", TLS1_2_VERSION, 0,
+			"TLSv1+ now means TLSv1.2+ (TLS 1.0/1.1 are forbidden by"
+			" RFC 8996)", 0},
+	{"TLSv1.1+", TLS1_2_VERSION, 0,
+			"TLSv1.1+ now means TLSv1.2+ (TLS 1.1 is forbidden by RFC 8996)",
+			0},
+	{"TLSv1", 0, 0,
+			"TLSv1 is forbidden by RFC 8996; use TLSv1.2+ (the default)", 1},
+	{"TLSv1.0", 0, 0,
+			"TLSv1.0 is forbidden by RFC 8996; use TLSv1.2+ (the default)",
+			1},
+	{"TLSv1.1", 0, 0,
+			"TLSv1.1 is forbidden by RFC 8996; use TLSv1.2+ (the default)",
+			1},
+	{"SSLv3", 0, 0, "SSLv3 is insecure and gone from OpenSSL; use TLSv1.2+",
+			1},
+	{"SSLv2", 0, 0, "SSLv2 is insecure and gone from OpenSSL; use TLSv1.2+",
+			1},
+};
+
+int tls_method_parse(const char *s, int *min_version, int *max_version,
+		const char **warn)
+{
+	size_t i;
+
+	*warn = NULL;
+	if (s == NULL || *s == '\0')
+		s = TLS_DEFAULT_METHOD;
+	for (i = 0; i < sizeof(tls_methods) / sizeof(tls_methods[0]); i++) {
+		if (strcasecmp(s, tls_methods[i].name) != 0)
+			continue;
+		*warn = tls_methods[i].warn;
+		if (tls_methods[i].refused)
+			return -1;
+		*min_version = tls_methods[i].min;
+		*max_version = tls_methods[i].max;
+		return 0;
+	}
+	*warn = "unknown method (use TLSv1.2+, TLSv1.3+, TLSv1.2 or TLSv1.3)";
+	return -1;
+}
+
+const char *tls_version_name(int version)
+{
+	switch (version) {
+		case TLS1_2_VERSION:
+			return "TLSv1.2";
+		case TLS1_3_VERSION:
+			return "TLSv1.3";
+		case 0:
+			return "newest";
+		default:
+			return "unknown";
+	}
+}
+
+/* Fails with a readable reason when a file cannot be opened for reading. */
+static int tls_file_check(const char *what, const char *path,
+		const struct tls_domain_cfg *cfg, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char c;
+
+	if (f == NULL) {
+		tls_fmt(err, errlen, "%s%s: cannot read '%s': %s", cfg->where, what,
+				path, strerror(errno));
+		return -1;
+	}
+	/* fopen() succeeds on a directory; the read tells. */
+	if (fread(&c, 1, 1, f) != 1 && ferror(f)) {
+		tls_fmt(err, errlen, "%s%s: cannot read '%s': %s", cfg->where, what,
+				path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+struct tls_pw {
+	const char *password;
+	int asked;
+};
+
+/* PEM password callback: never prompts (there is no terminal), only hands
+ * over the configured password. */
+static int tls_pw_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct tls_pw *pw = u;
+	size_t len;
+
+	pw->asked = 1;
+	if (pw->password == NULL)
+		return -1;
+	len = strlen(pw->password);
+	if (len > (size_t)size)
+		return -1;
+	memcpy(buf, pw->password, len);
+	return (int)len;
+}
+
+static int tls_load_key(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
+		const char *cert, const char *key, char *err, size_t errlen)
+{
+	struct tls_pw pw = {cfg->private_key_password, 0};
+	char why[512];
+	EVP_PKEY *pkey;
+	BIO *in;
+	int ok;
+
+	if (tls_file_check("private_key", key, cfg, err, errlen) < 0)
+		return -1;
+	in = BIO_new_file(key, "r");
+	if (in == NULL) {
+		tls_fmt(err, errlen, "%sprivate_key: cannot open '%s' (%s)",
+				cfg->where, key, tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	tls_err_clear();
+	pkey = PEM_read_bio_PrivateKey(in, NULL, tls_pw_cb, &pw);
+	BIO_free(in);
+	if (pkey == NULL) {
+		tls_err_drain(why, sizeof(why));
+		if (pw.asked && pw.password == NULL)
+			tls_fmt(err, errlen, "%sprivate_key: '%s' is encrypted and"
+					" private_key_password is not set", cfg->where, key);
+		else if (pw.asked)
+			tls_fmt(err, errlen, "%sprivate_key_password: wrong password for"
+					" '%s'", cfg->where, key);
+		else
+			tls_fmt(err, errlen, "%sprivate_key: '%s' holds no usable private"
+					" key (%s)", cfg->where, key, why);
+		return -1;
+	}
+	tls_err_clear();
+	ok = SSL_CTX_use_PrivateKey(ctx, pkey) == 1
+			&& SSL_CTX_check_private_key(ctx) == 1;
+	EVP_PKEY_free(pkey);
+	if (!ok) {
+		tls_fmt(err, errlen, "%sprivate_key: '%s' does not match the"
+				" certificate '%s' (%s)", cfg->where, key, cert,
+				tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	return 0;
+}
+
+static int tls_load_cert(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
+		const char *cert, char *err, size_t errlen)
+{
+	char why[512];
+
+	if (tls_file_check("certificate", cert, cfg, err, errlen) < 0)
+		return -1;
+	tls_err_clear();
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		tls_fmt(err, errlen, "%scertificate: '%s' holds no usable"
+				" certificate (%s)", cfg->where, cert,
+				tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	return 0;
+}
+
+static int tls_load_ca(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
+		char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names;
+	char why[512];
+
+	if (tls_file_check("ca_list", cfg->ca_list, cfg, err, errlen) < 0)
+		return -1;
+	tls_err_clear();
+	if (SSL_CTX_load_verify_locations(ctx, cfg->ca_list, NULL) != 1) {
+		tls_fmt(err, errlen, "%sca_list: '%s' holds no CA certificate (%s)",
+				cfg->where, cfg->ca_list, tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	if (cfg->role == TLS_ROLE_SERVER) {
+		/* The CA names sent in CertificateRequest help a client with
+		 * several certificates pick the right one. */
+		names = SSL_load_client_CA_file(cfg->ca_list);
+		if (names != NULL)
+			SSL_CTX_set_client_CA_list(ctx, names);
+		tls_err_clear();
+	}
+	return 0;
+}
+
+static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
+		const struct tls_domain_cfg *cfg, char *err, size_t errlen)
+{
+	const char *warn;
+	char why[512];
+
+	if (tls_method_parse(cfg->method, &d->min_version, &d->max_version,
+				&warn) < 0) {
+		tls_fmt(err, errlen, "%stls_method: '%s': %s", cfg->where,
+				cfg->method, warn);
+		return -1;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, d->min_version)
+			|| !SSL_CTX_set_max_proto_version(ctx, d->max_version)) {
+		tls_fmt(err, errlen, "%stls_method: '%s' is not supported by this"
+				" OpenSSL (%s)", cfg->where, cfg->method,
+				tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	tls_err_clear();
+	if (SSL_CTX_set_cipher_list(ctx, cfg->cipher_list ? cfg->cipher_list
+					: TLS_DEFAULT_CIPHER_LIST) != 1) {
+		tls_fmt(err, errlen, "%scipher_list: '%s' matches no cipher (%s)",
+				cfg->where, cfg->cipher_list ? cfg->cipher_list : "",
+				tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	if (cfg->cipher_suites
+			&& SSL_CTX_set_ciphersuites(ctx, cfg->cipher_suites) != 1) {
+		tls_fmt(err, errlen, "%scipher_suites: '%s' matches no TLS 1.3 suite"
+				" (%s)", cfg->where, cfg->cipher_suites,
+				tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Options every context gets, whatever the configuration says. */
+static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role)
+{
+	static const unsigned char sid_ctx[] = "kamailio-tls";
+
+	/* No compression (CRIME, RFC 9325 3.3); no renegotiation at all: a
+	 * client-initiated one is a DoS vector and SIP never needs one. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
+			| SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Records are produced into a fixed per-process buffer and the core may
+	 * retry a write from another position: partial and moving writes. Idle
+	 * connections give their read/write buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+			| SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_read_ahead(ctx, 1);
+	if (role == TLS_ROLE_SERVER) {
+		/* Required by OpenSSL for resumption when clients are verified. */
+		SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+		/* Stateless tickets only: the key is the same in every process, so a
+		 * client resumes whichever reader takes it, and no per-process
+		 * session cache grows in shared memory. */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_num_tickets(ctx, 1);
+	}
+}
+
+static char *tls_strdup(const char *s)
+{
+	return s ? OPENSSL_strdup(s) : NULL;
+}
+
+struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
+		char *err, size_t errlen)
+{
+	struct tls_domain *d;
+	char why[512];
+	int mode;
+
+	d = OPENSSL_zalloc(sizeof(*d));
+	if (d == NULL) {
+		tls_fmt(err, errlen, "%sout of memory", cfg->where);
+		return NULL;
+	}
+	d->role = cfg->role;
+	tls_err_clear();
+	d->ctx = SSL_CTX_new(TLS_method());
+	if (d->ctx == NULL) {
+		tls_fmt(err, errlen, "%scannot create a TLS context (%s)", cfg->where,
+				tls_err_drain(why, sizeof(why)));
+		goto fail;
+	}
+	tls_set_hardening(d->ctx, cfg->role);
+	if (tls_set_protocol(d->ctx, d, cfg, err, errlen) < 0)
+		goto fail;
+	if (cfg->certificate) {
+		const char *key = cfg->private_key ? cfg->private_key
+				: cfg->certificate;
+		if (tls_load_cert(d->ctx, cfg, cfg->certificate, err, errlen) < 0
+				|| tls_load_key(d->ctx, cfg, cfg->certificate, key, err,
+						errlen) < 0)
+			goto fail;
+		d->certificate = tls_strdup(cfg->certificate);
+		d->private_key = tls_strdup(key);
+	}
+	if (cfg->ca_list) {
+		if (tls_load_ca(d->ctx, cfg, err, errlen) < 0)
+			goto fail;
+		d->ca_list = tls_strdup(cfg->ca_list);
+	}
+	d->verify = cfg->verify_certificate;
+	d->require = cfg->verify_certificate && cfg->require_certificate;
+	mode = SSL_VERIFY_NONE;
+	if (d->verify) {
+		mode = SSL_VERIFY_PEER;
+		if (d->require)
+			mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	}
+	SSL_CTX_set_verify(d->ctx, mode, NULL);
+	SSL_CTX_set_verify_depth(d->ctx, cfg->verify_depth >= 0
+					? cfg->verify_depth : TLS_DEFAULT_VERIFY_DEPTH);
+	return d;
+
+fail:
+	tls_domain_free(d);
+	return NULL;
+}
+
+void tls_domain_free(struct tls_domain *d)
+{
+	if (d == NULL)
+		return;
+	SSL_CTX_free(d->ctx);
+	OPENSSL_free(d->certificate);
+	OPENSSL_free(d->private_key);
+	OPENSSL_free(d->ca_list);
+	OPENSSL_free(d);
+}

@@ -1,0 +1,18 @@
+/*
+ * tls_init.h: OpenSSL start-up, memory routing across fork, sanity checks.
+ */
+#ifndef TLS_INIT_H
+#define TLS_INIT_H
+
+/* Called from mod_register(), before anything in the process has called
+ * OpenSSL: installs the allocator and the fork hook. 0 or -1. */
+int tls_init_openssl(void);
+
+/* Compares the OpenSSL the module was built with and the one loaded now;
+ * refuses a different major or minor unless force is set. 0 or -1. */
+int tls_init_check_version(int force);
+
+/* 1 once this process is a child of the main process (see tls_init.c). */
+int tls_mem_is_shared(void);
+
+#endif

@@ -1,0 +1,584 @@
+/*
+ * tls_server.c: TLS on the core's TCP connections.
+ *
+ * The core owns the sockets and the write queues; this file turns bytes into
+ * TLS records and back through a BIO of its own:
+ *  - reading: the BIO reads the connection's socket directly, so undecrypted
+ *    bytes only ever sit in OpenSSL's own record buffer (released when idle);
+ *  - writing: the BIO appends records to a per-process output buffer. In the
+ *    encode hook that buffer is handed to the core, which sends or queues it;
+ *    in the read and close hooks (handshake flights, alerts, tickets,
+ *    close_notify) it is sent by us, with the core's locked send.
+ * The BIO finds the current operation through a struct tls_io that lives on
+ * the stack of the process doing it, attached for the duration of one call
+ * while the connection's write_lock is held.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "core/dprint.h"
+#include "core/locking.h"
+#include "core/mem/shm_mem.h"
+#include "core/tcp_int_send.h"
+#include "core/timer.h"
+#include "core/timer_ticks.h"
+#include "core/tcp_init.h"
+
+#include "tls_compat.h"
+#include "tls_locking.h"
+#include "tls_mod.h"
+#include "tls_server.h"
+#include "tls_util.h"
+
+/* One TLS record of the largest plaintext, with the largest expansion any
+ * TLS 1.2/1.3 AEAD suite adds: the room a write needs to make progress. */
+#define TLS_MAX_PLAIN 16384
+#define TLS_RECORD_ROOM (TLS_MAX_PLAIN + 512)
+#define TLS_OUT_SIZE (4 * TLS_RECORD_ROOM)
+/* Cleartext the core may queue on a connection whose handshake is not done
+ * yet; past this the send fails instead of growing shared memory. */
+#define TLS_PENDING_MAX (512 * 1024)
+
+struct tls_pending {
+	struct tls_pending *next;
+	unsigned int len;
+	char data[];
+};
+
+/* The operation in progress on a connection, in the calling process. */
+struct tls_io {
+	struct tcp_connection *c;
+	int fd;                    /* socket to read from; -1: no reading */
+	rd_conn_flags_t *rd_flags; /* the core's read flags (read hook) */
+	int direct;                /* send the output ourselves when full */
+	int send_failed;
+	unsigned int out_len;
+	char *out;
+};
+
+/* Per process: never shared, so no lock; only used under a connection's
+ * write_lock and handed to the core before the lock is released. */
+static char tls_out_buf[TLS_OUT_SIZE];
+static BIO_METHOD *tls_bio_method;
+
+static void tls_io_start(struct tls_io *io, struct tcp_connection *c,
+		struct tls_conn *tc, int fd, rd_conn_flags_t *rd_flags, int direct)
+{
+	memset(io, 0, sizeof(*io));
+	io->c = c;
+	io->fd = fd;
+	io->rd_flags = rd_flags;
+	io->direct = direct;
+	io->out = tls_out_buf;
+	BIO_set_data(SSL_get_rbio(tc->ssl), io);
+}
+
+static void tls_io_end(struct tls_conn *tc)
+{
+	BIO_set_data(SSL_get_rbio(tc->ssl), NULL);
+}
+
+/* Sends what the BIO has collected, through the core (which queues what the
+ * socket does not take). Only in the read hook: the caller holds the lock. */
+static int tls_io_flush(struct tls_io *io)
+{
+	int n;
+
+	if (io->out_len == 0 || io->send_failed)
+		return io->send_failed ? -1 : 0;
+	n = tcpconn_send_unsafe(io->fd, io->c, io->out, io->out_len,
+			io->c->send_flags);
+	io->out_len = 0;
+	if (n < 0) {
+		io->send_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int tls_bio_write(BIO *b, const char *data, int len)
+{
+	struct tls_io *io = BIO_get_data(b);
+	unsigned int room;
+
+	BIO_clear_retry_flags(b);
+	if (io == NULL || len < 0)
+		return -1;
+	if (io->out_len == TLS_OUT_SIZE && io->direct && tls_io_flush(io) < 0)
+		return -1;
+	room = TLS_OUT_SIZE - io->out_len;
+	if (room == 0) {
+		BIO_set_retry_write(b);
+		return -1;
+	}
+	if ((unsigned int)len > room)
+		len = (int)room;
+	memcpy(io->out + io->out_len, data, (size_t)len);
+	io->out_len += (unsigned int)len;
+	return len;
+}
+
+/* Reads the socket like the core's own TCP read does (same connection state
+ * and flags), but reports a reset through the result, not through an error
+ * line: a peer that resets costs its own connection and nothing else. */
+static int tls_bio_read(BIO *b, char *buf, int len)
+{
+	struct tls_io *io = BIO_get_data(b);
+	struct tcp_connection *c;
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (io == NULL || len <= 0)
+		return -1;
+	if (io->fd < 0) { /* encode hook: never reads, the reader does */
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	c = io->c;
+	do {
+		n = read(io->fd, buf, (size_t)len);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			*io->rd_flags |= RD_CONN_SHORT_READ;
+			BIO_set_retry_read(b);
+			return -1;
+		}
+		if (errno == ECONNRESET)
+			c->event = TCP_CLOSED_RESET;
+		else if (errno == ETIMEDOUT)
+			c->event = TCP_CLOSED_TIMEOUT;
+		return -1;
+	}
+	if (n == 0 || (n < len && (*io->rd_flags & RD_CONN_FORCE_EOF))) {
+		c->state = S_CONN_EOF;
+		c->event = TCP_CLOSED_EOF;
+		*io->rd_flags |= RD_CONN_EOF | RD_CONN_SHORT_READ;
+		return (int)n;
+	}
+	if (n < len)
+		*io->rd_flags |= RD_CONN_SHORT_READ;
+	if (c->state == S_CONN_ACCEPT || c->state == S_CONN_CONNECT)
+		c->state = S_CONN_OK;
+	return (int)n;
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	switch (cmd) {
+		case BIO_CTRL_FLUSH:
+			return 1; /* sent by the caller of the SSL_* function */
+		default:
+			return 0;
+	}
+}
+
+static int tls_bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	BIO_set_data(b, NULL);
+	return 1;
+}
+
+int tls_server_init(void)
+{
+	tls_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+			"kamailio tls connection");
+	if (tls_bio_method == NULL
+			|| !BIO_meth_set_write(tls_bio_method, tls_bio_write)
+			|| !BIO_meth_set_read(tls_bio_method, tls_bio_read)
+			|| !BIO_meth_set_ctrl(tls_bio_method, tls_bio_ctrl)
+			|| !BIO_meth_set_create(tls_bio_method, tls_bio_create)) {
+		LM_ERR("cannot create the connection BIO method\n");
+		return -1;
+	}
+	return 0;
+}
+
+void tls_server_destroy(void)
+{
+	BIO_meth_free(tls_bio_method);
+	tls_bio_method = NULL;
+}
+
+/* Logs why a connection failed, as one line with the peer, at the level the
+ * cause deserves: tls_log for what the peer did, ERROR for our own faults. */
+static void tls_conn_log(struct tcp_connection *c, struct tls_conn *tc,
+		enum tls_result res, const char *what)
+{
+	char peer[64], why[512], verify[160] = "";
+	long vr;
+	int level = res == TLS_IO_LOCAL_ERROR ? L_ERR : tls_params.log;
+
+	tls_err_drain(why, sizeof(why));
+	vr = SSL_get_verify_result(tc->ssl);
+	if (vr != X509_V_OK)
+		tls_fmt(verify, sizeof(verify), " (certificate: %s)",
+				X509_verify_cert_error_string(vr));
+	LOG(level, "%s (conn %d): %s: %s%s\n", tls_conn_peer(c, peer, sizeof(peer)),
+			c->id, what,
+			res == TLS_IO_EOF ? "peer closed the connection"
+			: res == TLS_IO_CLOSED ? "peer sent close_notify"
+			: *why ? why : "error",
+			verify);
+}
+
+/* Marks the connection dead for any later read or write. A peer-caused end
+ * is reported to the core as EOF (closed quietly); only our own faults are
+ * errors, which the core logs too. */
+static int tls_conn_fail(struct tcp_connection *c, struct tls_conn *tc,
+		rd_conn_flags_t *flags, enum tls_result res, const char *what)
+{
+	tls_conn_log(c, tc, res, what);
+	tc->flags |= TLS_CONN_FAILED;
+	if (res == TLS_IO_LOCAL_ERROR || flags == NULL)
+		return -1;
+	c->state = S_CONN_EOF;
+	*flags |= RD_CONN_EOF;
+	return 0;
+}
+
+static void tls_pending_free(struct tls_conn *tc)
+{
+	struct tls_pending *p;
+
+	while ((p = tc->pending) != NULL) {
+		tc->pending = p->next;
+		shm_free(p);
+	}
+	tc->pending_len = 0;
+}
+
+static int tls_pending_add(struct tls_conn *tc, const char *buf,
+		unsigned int len)
+{
+	struct tls_pending *p, **last;
+
+	if (len == 0)
+		return 0;
+	if (tc->pending_len + len > TLS_PENDING_MAX) {
+		LM_WARN("more than %u bytes queued before the TLS handshake"
+				" completed: send refused\n", TLS_PENDING_MAX);
+		return -1;
+	}
+	p = shm_malloc(sizeof(*p) + len);
+	if (p == NULL) {
+		SHM_MEM_ERROR;
+		return -1;
+	}
+	p->next = NULL;
+	p->len = len;
+	memcpy(p->data, buf, len);
+	for (last = &tc->pending; *last; last = &(*last)->next)
+		;
+	*last = p;
+	tc->pending_len += len;
+	return 0;
+}
+
+/* Encrypts buf into the output until it is consumed or the output has no
+ * room for another record. Returns bytes consumed, or -1. */
+static int tls_conn_write(struct tcp_connection *c, struct tls_conn *tc,
+		struct tls_io *io, const char *buf, unsigned int len)
+{
+	unsigned int done = 0;
+	enum tls_result res;
+	int n;
+
+	while (done < len && (io->direct
+				|| TLS_OUT_SIZE - io->out_len >= TLS_RECORD_ROOM)) {
+		tls_err_clear();
+		n = SSL_write(tc->ssl, buf + done,
+				len - done > TLS_MAX_PLAIN ? TLS_MAX_PLAIN : (int)(len - done));
+		if (n > 0) {
+			done += (unsigned int)n;
+			continue;
+		}
+		res = tls_io_classify(tc->ssl, n);
+		if (res == TLS_IO_WANT_WRITE)
+			break;
+		if (res == TLS_IO_WANT_READ && !io->direct)
+			break;
+		tls_conn_fail(c, tc, NULL, res, "SSL_write");
+		return -1;
+	}
+	return (int)done;
+}
+
+/* After the handshake: sends what was queued while it ran, in order. */
+static int tls_conn_send_pending(struct tcp_connection *c,
+		struct tls_conn *tc, struct tls_io *io)
+{
+	struct tls_pending *p;
+	int n;
+
+	while ((p = tc->pending) != NULL) {
+		n = tls_conn_write(c, tc, io, p->data, p->len);
+		if (n < 0 || (unsigned int)n != p->len)
+			return -1;
+		tc->pending = p->next;
+		tc->pending_len -= p->len;
+		shm_free(p);
+	}
+	return 0;
+}
+
+/* One handshake step. 1: established; 0: waiting for the peer; <0 failed
+ * (the connection is marked failed and, in the read hook, set to EOF). */
+static int tls_conn_handshake(struct tcp_connection *c, struct tls_conn *tc,
+		struct tls_io *io, rd_conn_flags_t *flags)
+{
+	enum tls_result res;
+	int n;
+
+	tc->flags |= TLS_CONN_STARTED;
+	tls_err_clear();
+	n = SSL_do_handshake(tc->ssl);
+	if (n == 1) {
+		tc->flags |= TLS_CONN_ESTABLISHED;
+		tls_stats_handshake(1);
+		LM_DBG("%s (conn %d): %s %s established\n",
+				tc->dom->role == TLS_ROLE_SERVER ? "accepted" : "connected",
+				c->id, SSL_get_version(tc->ssl),
+				SSL_get_cipher_name(tc->ssl));
+		return 1;
+	}
+	res = tls_io_classify(tc->ssl, n);
+	if (res == TLS_IO_WANT_READ || res == TLS_IO_WANT_WRITE)
+		return 0;
+	tls_stats_handshake(0);
+	n = tls_conn_fail(c, tc, flags, res, "TLS handshake");
+	return n < 0 ? -2 : -1;
+}
+
+/* Decrypts into the core's request buffer. Returns bytes added, 0 with
+ * RD_CONN_EOF for an orderly or peer-caused end, -1 on our own error. */
+static int tls_conn_read(struct tcp_connection *c, struct tls_conn *tc,
+		struct tls_io *io, rd_conn_flags_t *flags, char *buf, int room)
+{
+	enum tls_result res;
+	int total = 0, n;
+
+	if (!(tc->flags & TLS_CONN_ESTABLISHED)) {
+		n = tls_conn_handshake(c, tc, io, flags);
+		if (n <= 0)
+			return n == -2 ? -1 : 0;
+	}
+	if (tc->pending && tls_conn_send_pending(c, tc, io) < 0)
+		return -1;
+	while (total < room) {
+		tls_err_clear();
+		n = SSL_read(tc->ssl, buf + total, room - total);
+		if (n > 0) {
+			total += n;
+			continue;
+		}
+		res = tls_io_classify(tc->ssl, n);
+		switch (res) {
+			case TLS_IO_WANT_READ:
+				return total;
+			case TLS_IO_CLOSED:
+				/* Answer the peer's close_notify with ours (RFC 8446 6.1). */
+				if (!(tc->flags & TLS_CONN_SHUTDOWN)) {
+					tc->flags |= TLS_CONN_SHUTDOWN;
+					SSL_shutdown(tc->ssl);
+				}
+				c->state = S_CONN_EOF;
+				*flags |= RD_CONN_EOF;
+				return total;
+			case TLS_IO_EOF:
+				c->state = S_CONN_EOF;
+				*flags |= RD_CONN_EOF;
+				return total;
+			default:
+				n = tls_conn_fail(c, tc, flags, res, "SSL_read");
+				return n < 0 ? -1 : total;
+		}
+	}
+	/* The request buffer is full: let the core parse it, then call again
+	 * (OpenSSL may hold more records, or the socket more bytes). */
+	*flags &= ~RD_CONN_SHORT_READ;
+	*flags |= RD_CONN_REPEAT_READ;
+	return total;
+}
+
+int tls_h_read(struct tcp_connection *c, rd_conn_flags_t *flags)
+{
+	struct tls_conn *tc = c->extra_data;
+	struct tcp_req *r = &c->req;
+	struct tls_io io;
+	int room, n;
+
+	/* The core loops while this flag is set and never clears it. */
+	*flags &= ~RD_CONN_REPEAT_READ;
+	if (tc == NULL) {
+		BUG("TLS connection %d without TLS state\n", c->id);
+		return -1;
+	}
+	room = (int)r->b_size - (int)(r->pos - r->buf);
+	if (room <= 0) {
+		char peer[64];
+		LOG(tls_params.log, "%s (conn %d): message larger than the read"
+				" buffer (%u bytes): closing\n",
+				tls_conn_peer(c, peer, sizeof(peer)), c->id, r->b_size);
+		c->state = S_CONN_EOF;
+		*flags |= RD_CONN_EOF;
+		return 0;
+	}
+	lock_get(&c->write_lock);
+	if (tc->flags & TLS_CONN_FAILED) {
+		lock_release(&c->write_lock);
+		c->state = S_CONN_EOF;
+		*flags |= RD_CONN_EOF;
+		return 0;
+	}
+	tls_io_start(&io, c, tc, c->fd, flags, 1);
+	n = tls_conn_read(c, tc, &io, flags, r->pos, room);
+	if (tls_io_flush(&io) < 0 && n > 0)
+		n = 0; /* the core will close it; deliver nothing more */
+	tls_io_end(tc);
+	lock_release(&c->write_lock);
+	if (n > 0)
+		r->pos += n;
+	return n;
+}
+
+int tls_h_encode(struct tcp_connection *c, const char **pbuf,
+		unsigned int *plen, const char **rest_buf, unsigned int *rest_len,
+		snd_flags_t *send_flags)
+{
+	struct tls_conn *tc = c->extra_data;
+	struct tls_io io;
+	int n;
+
+	*rest_buf = NULL;
+	*rest_len = 0;
+	if (tc == NULL || (tc->flags & TLS_CONN_FAILED))
+		return -1;
+	tls_io_start(&io, c, tc, -1, NULL, 0);
+	if (!(tc->flags & TLS_CONN_ESTABLISHED) || tc->pending) {
+		/* Handshake running (or just completed with cleartext still queued
+		 * ahead of this one): queue, to be sent in order once it is done.
+		 * The first call of a client connection produces the ClientHello. */
+		if (!(tc->flags & TLS_CONN_STARTED)
+				&& tls_conn_handshake(c, tc, &io, NULL) < 0)
+			goto fail;
+		if (tls_pending_add(tc, *pbuf, *plen) < 0)
+			goto fail;
+		/* "close after send" would close before the queue is sent. */
+		send_flags->f &= ~SND_F_CON_CLOSE;
+		*pbuf = io.out;
+		*plen = io.out_len;
+		tls_io_end(tc);
+		return (int)io.out_len;
+	}
+	n = tls_conn_write(c, tc, &io, *pbuf, *plen);
+	if (n < 0)
+		goto fail;
+	if ((unsigned int)n < *plen && io.out_len == 0) {
+		/* No progress (OpenSSL waits for the peer): keep the rest in order
+		 * for the reader to send; the core must not see an empty result
+		 * with a rest, which it would drop. */
+		if (tls_pending_add(tc, *pbuf + n, *plen - (unsigned int)n) < 0)
+			goto fail;
+	} else if ((unsigned int)n < *plen) {
+		*rest_buf = *pbuf + n;
+		*rest_len = *plen - (unsigned int)n;
+	}
+	*pbuf = io.out;
+	*plen = io.out_len;
+	tls_io_end(tc);
+	return (int)io.out_len;
+
+fail:
+	tls_io_end(tc);
+	return -1;
+}
+
+int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
+{
+	const struct tls_domain *dom;
+	struct tls_conn *tc;
+	BIO *bio;
+
+	c->type = PROTO_TLS;
+	c->rcv.proto = PROTO_TLS;
+	c->timeout = get_ticks_raw() + S_TO_TICKS(tls_params.handshake_timeout);
+	c->lifetime = tls_params.connection_timeout < 0 ? MAX_TCP_CON_LIFETIME
+			: S_TO_TICKS(tls_params.connection_timeout);
+	dom = c->state == S_CONN_ACCEPT ? tls_server_domain : tls_client_domain;
+	if (dom == NULL) {
+		LM_ERR("no TLS %s domain configured\n",
+				c->state == S_CONN_ACCEPT ? "server" : "client");
+		return -1;
+	}
+	tc = shm_malloc(sizeof(*tc));
+	if (tc == NULL) {
+		SHM_MEM_ERROR;
+		return -1;
+	}
+	memset(tc, 0, sizeof(*tc));
+	tc->dom = dom;
+	tls_err_clear();
+	tc->ssl = SSL_new(dom->ctx);
+	bio = tc->ssl ? BIO_new(tls_bio_method) : NULL;
+	if (bio == NULL) {
+		char why[256];
+		LM_ERR("cannot create the TLS state of a connection (%s)\n",
+				tls_err_drain(why, sizeof(why)));
+		SSL_free(tc->ssl);
+		shm_free(tc);
+		return -1;
+	}
+	SSL_set_bio(tc->ssl, bio, bio);
+	if (dom->role == TLS_ROLE_SERVER)
+		SSL_set_accept_state(tc->ssl);
+	else
+		SSL_set_connect_state(tc->ssl);
+	c->extra_data = tc;
+	tls_stats_conn(1);
+	return 0;
+}
+
+/* Called by TCP main just before it closes its socket: sends our
+ * close_notify, best effort and without blocking (RFC 8446 6.1). */
+void tls_h_tcpconn_close(struct tcp_connection *c, int fd)
+{
+	struct tls_conn *tc = c->extra_data;
+	struct tls_io io;
+
+	if (tc == NULL)
+		return;
+	lock_get(&c->write_lock);
+	if ((tc->flags & (TLS_CONN_ESTABLISHED | TLS_CONN_FAILED
+					| TLS_CONN_SHUTDOWN)) == TLS_CONN_ESTABLISHED
+			&& c->wbuf_q.first == NULL) {
+		tc->flags |= TLS_CONN_SHUTDOWN;
+		tls_io_start(&io, c, tc, -1, NULL, 0);
+		tls_err_clear();
+		SSL_shutdown(tc->ssl);
+		tls_err_clear();
+		if (io.out_len)
+			(void)send(fd, io.out, io.out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		tls_io_end(tc);
+	}
+	lock_release(&c->write_lock);
+}
+
+/* Called once, when the core frees the connection: nobody else holds it. */
+void tls_h_tcpconn_clean(struct tcp_connection *c)
+{
+	struct tls_conn *tc = c->extra_data;
+
+	if (tc == NULL)
+		return;
+	c->extra_data = NULL;
+	tls_pending_free(tc);
+	SSL_free(tc->ssl);
+	shm_free(tc);
+	tls_stats_conn(-1);
+}
