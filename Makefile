@@ -15,7 +15,7 @@ HOST_SRC   ?= .host/kamailio-$(HOST_UPVER)/src
 CONFIG_MAK := $(HOST_SRC)/config.mak
 
 NAME        = tls.so
-SRCS        = tls_mod.c tls_init.c tls_server.c tls_domain.c tls_locking.c tls_util.c
+SRCS        = tls_mod.c tls_init.c tls_server.c tls_domain.c tls_locking.c tls_util.c tls_verify.c tls_select.c tls_config.c
 OBJDIR     ?= build/obj
 OBJS        = $(SRCS:%.c=$(OBJDIR)/%.o)
 
@@ -51,7 +51,8 @@ $(OBJDIR)/%.o: %.c | $(CONFIG_MAK)
 
 $(NAME): $(OBJS)
 	@echo "  LD $@"
-	@$(CC) $(MODULE_LDFLAGS) -o $@ $(OBJS) $(MODULE_LIBS)
+	@$(CC) $(MODULE_LDFLAGS) -o $@.tmp $(OBJS) $(MODULE_LIBS)
+	@mv -f $@.tmp $@ # a running kamailio keeps the old file
 
 -include $(OBJS:.o=.d)
 

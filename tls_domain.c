@@ -16,6 +16,7 @@
 
 #include "tls_compat.h"
 #include "tls_domain.h"
+#include "tls_init.h"
 #include "tls_util.h"
 
 /* Names that old configurations use. RFC 8996 forbids TLS 1.0 and 1.1, and
@@ -223,6 +224,41 @@ static int tls_load_ca(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	return 0;
 }
 
+/* A suite list that leaves nothing for the versions allowed would only
+ * show as failed handshakes later ("no ciphers available"): refuse it. */
+static int tls_check_suites(SSL_CTX *ctx, const struct tls_domain *d,
+		const struct tls_domain_cfg *cfg, char *err, size_t errlen)
+{
+	STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+	int i, n12 = 0, n13 = 0;
+
+	for (i = 0; i < sk_SSL_CIPHER_num(ciphers); i++) {
+		if (strcmp(SSL_CIPHER_get_version(sk_SSL_CIPHER_value(ciphers, i)),
+					"TLSv1.3") == 0)
+			n13++;
+		else
+			n12++;
+	}
+	if (d->min_version >= TLS1_3_VERSION && n13 == 0) {
+		tls_fmt(err, errlen, "%scipher_suites: '%s' leaves no TLS 1.3 suite"
+				" for tls_method '%s'", cfg->where,
+				cfg->cipher_suites ? cfg->cipher_suites : "", cfg->method);
+		return -1;
+	}
+	if (d->max_version == TLS1_2_VERSION && n12 == 0) {
+		tls_fmt(err, errlen, "%scipher_list: '%s' leaves no TLS 1.2 cipher"
+				" for tls_method '%s'", cfg->where,
+				cfg->cipher_list ? cfg->cipher_list : "", cfg->method);
+		return -1;
+	}
+	if (n12 + n13 == 0) {
+		tls_fmt(err, errlen, "%scipher_list/cipher_suites: no cipher left",
+				cfg->where);
+		return -1;
+	}
+	return 0;
+}
+
 static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 		const struct tls_domain_cfg *cfg, char *err, size_t errlen)
 {
@@ -257,7 +293,7 @@ static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
-	return 0;
+	return tls_check_suites(ctx, d, cfg, err, errlen);
 }
 
 /* Options every context gets, whatever the configuration says. */
@@ -321,6 +357,11 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 				|| tls_load_key(d->ctx, cfg, cfg->certificate, key, err,
 						errlen) < 0)
 			goto fail;
+		if (tls_init_rsa_blinding(d->ctx) < 0) {
+			tls_fmt(err, errlen, "%sprivate_key: cannot prepare '%s' for use"
+					" by several processes", cfg->where, key);
+			goto fail;
+		}
 		d->certificate = tls_strdup(cfg->certificate);
 		d->private_key = tls_strdup(key);
 	}
@@ -328,7 +369,18 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 		if (tls_load_ca(d->ctx, cfg, err, errlen) < 0)
 			goto fail;
 		d->ca_list = tls_strdup(cfg->ca_list);
+	} else if (cfg->role == TLS_ROLE_CLIENT && cfg->verify_certificate) {
+		/* A client that verifies and was given no CA list trusts what the
+		 * system trusts (Debian: ca-certificates). */
+		if (SSL_CTX_set_default_verify_paths(d->ctx) != 1) {
+			tls_fmt(err, errlen, "%sca_list: not set and the system CA store"
+					" cannot be loaded (%s)", cfg->where,
+					tls_err_drain(why, sizeof(why)));
+			goto fail;
+		}
 	}
+	d->server_name = tls_strdup(cfg->server_name);
+	d->verify_wildcard = cfg->verify_wildcard;
 	d->verify = cfg->verify_certificate;
 	d->require = cfg->verify_certificate && cfg->require_certificate;
 	mode = SSL_VERIFY_NONE;
@@ -355,5 +407,6 @@ void tls_domain_free(struct tls_domain *d)
 	OPENSSL_free(d->certificate);
 	OPENSSL_free(d->private_key);
 	OPENSSL_free(d->ca_list);
+	OPENSSL_free(d->server_name);
 	OPENSSL_free(d);
 }

@@ -34,6 +34,8 @@ struct tls_domain_cfg {
 	int verify_certificate;
 	int require_certificate;
 	int verify_depth;
+	const char *server_name; /* client: SNI and expected peer identity */
+	int verify_wildcard;     /* client: accept a leftmost-label wildcard */
 	const char *where;
 };
 
@@ -48,7 +50,9 @@ struct tls_domain {
 	int require;
 	char *certificate; /* absolute paths, for logs and RPC */
 	char *private_key;
-	char *ca_list;
+	char *ca_list;       /* NULL for a client: the system's CA store */
+	char *server_name;   /* client: default SNI / expected identity */
+	int verify_wildcard;
 };
 
 /* Parses a tls_method value. 0 on success (with *warn set to a notice when a

@@ -4,6 +4,8 @@
 #ifndef TLS_INIT_H
 #define TLS_INIT_H
 
+#include <openssl/ssl.h>
+
 /* Called from mod_register(), before anything in the process has called
  * OpenSSL: installs the allocator and the fork hook. 0 or -1. */
 int tls_init_openssl(void);
@@ -12,7 +14,8 @@ int tls_init_openssl(void);
  * refuses a different major or minor unless force is set. 0 or -1. */
 int tls_init_check_version(int force);
 
-/* 1 once this process is a child of the main process (see tls_init.c). */
-int tls_mem_is_shared(void);
+/* Makes the RSA blinding of the context's key shared-and-locked in every
+ * process (see tls_init.c). 0 or -1. */
+int tls_init_rsa_blinding(SSL_CTX *ctx);
 
 #endif

@@ -19,6 +19,7 @@
 #include "tls_init.h"
 #include "tls_locking.h"
 #include "tls_mod.h"
+#include "tls_select.h"
 #include "tls_server.h"
 
 #pragma GCC visibility push(default)
@@ -38,6 +39,8 @@ struct tls_params tls_params = {
 	.force_run = 0,
 	.low_mem_threshold1 = -1,
 	.low_mem_threshold2 = -1,
+	.client_verify_certificate = 1,
+	.verify_wildcard = 0,
 };
 
 struct tls_domain *tls_server_domain;
@@ -62,6 +65,16 @@ static param_export_t tls_param_exports[] = {
 	{"tls_force_run", PARAM_INT, &tls_params.force_run},
 	{"low_mem_threshold1", PARAM_INT, &tls_params.low_mem_threshold1},
 	{"low_mem_threshold2", PARAM_INT, &tls_params.low_mem_threshold2},
+	{"client_certificate", PARAM_STRING, &tls_params.client_certificate},
+	{"client_private_key", PARAM_STRING, &tls_params.client_private_key},
+	{"client_private_key_password", PARAM_STRING,
+			&tls_params.client_private_key_password},
+	{"client_ca_list", PARAM_STRING, &tls_params.client_ca_list},
+	{"client_verify_certificate", PARAM_INT,
+			&tls_params.client_verify_certificate},
+	{"client_server_name", PARAM_STRING, &tls_params.client_server_name},
+	{"verify_wildcard", PARAM_INT, &tls_params.verify_wildcard},
+	{"xavp_cfg", PARAM_STRING, &tls_params.xavp_cfg},
 	{0, 0, 0}
 };
 
@@ -93,10 +106,10 @@ static void mod_destroy(void);
 struct module_exports exports = {
 	"tls",
 	DEFAULT_DLFLAGS,
-	0,                 /* cmds */
+	tls_select_cmds,   /* cmds */
 	tls_param_exports, /* params */
 	0,                 /* RPC methods */
-	0,                 /* pseudo-variables */
+	tls_select_pvs,    /* pseudo-variables */
 	0,                 /* response function */
 	mod_init,
 	0,                 /* per-child init */
@@ -108,7 +121,7 @@ struct module_exports exports = {
  * can still be chosen. */
 int mod_register(char *path, int *dlflags, void *p1, void *p2)
 {
-	if (tls_init_openssl() < 0)
+	if (tls_init_openssl() < 0 || tls_select_register() < 0)
 		return -1;
 	return register_tls_hooks(&tls_hooks_table);
 }
@@ -135,16 +148,24 @@ static char *tls_path(const char *p)
 	return res;
 }
 
+/* Settings of the default domain of a role from the module parameters.
+ * Outbound connections have their own certificate, CA list and verify
+ * switch (client_*): a server that does not ask its clients for
+ * certificates still checks who it connects to. */
 static struct tls_domain *tls_build_from_params(enum tls_role role)
 {
 	struct tls_domain_cfg cfg;
 	struct tls_domain *d;
 	char err[1024];
-	char *cert = tls_path(tls_params.certificate);
-	char *key = tls_path(tls_params.private_key);
-	char *ca = tls_path(tls_params.ca_list);
+	int server = role == TLS_ROLE_SERVER;
+	char *cert = tls_path(server ? tls_params.certificate
+								 : tls_params.client_certificate);
+	char *key = tls_path(server ? tls_params.private_key
+								: tls_params.client_private_key);
+	char *ca = tls_path(server || tls_params.client_ca_list == NULL
+					? tls_params.ca_list : tls_params.client_ca_list);
 
-	if (cert == NULL && role == TLS_ROLE_SERVER) {
+	if (cert == NULL && server) {
 		/* The documented default: cert.pem (certificate and key) beside
 		 * the config file. */
 		cert = tls_path("cert.pem");
@@ -156,14 +177,18 @@ static struct tls_domain *tls_build_from_params(enum tls_role role)
 	cfg.method = tls_params.method;
 	cfg.certificate = cert;
 	cfg.private_key = key;
-	cfg.private_key_password = tls_params.private_key_password;
+	cfg.private_key_password = server ? tls_params.private_key_password
+									  : tls_params.client_private_key_password;
 	cfg.ca_list = ca;
 	cfg.cipher_list = tls_params.cipher_list;
 	cfg.cipher_suites = tls_params.cipher_suites;
-	cfg.verify_certificate = tls_params.verify_certificate;
-	cfg.require_certificate = tls_params.require_certificate;
+	cfg.verify_certificate = server ? tls_params.verify_certificate
+									: tls_params.client_verify_certificate;
+	cfg.require_certificate = server ? tls_params.require_certificate : 0;
 	cfg.verify_depth = tls_params.verify_depth;
-	cfg.where = "";
+	cfg.server_name = server ? NULL : tls_params.client_server_name;
+	cfg.verify_wildcard = tls_params.verify_wildcard;
+	cfg.where = server ? "" : "client role: ";
 	d = tls_domain_build(&cfg, err, sizeof(err));
 	if (d == NULL)
 		LM_ERR("%s\n", err);

@@ -26,7 +26,15 @@ struct tls_params {
 	int force_run;
 	int low_mem_threshold1; /* KB, -1 automatic, 0 off */
 	int low_mem_threshold2;
-	char *config;
+	/* outbound (client role) */
+	char *client_certificate;
+	char *client_private_key;
+	char *client_private_key_password;
+	char *client_ca_list;
+	int client_verify_certificate;
+	char *client_server_name;
+	int verify_wildcard;
+	char *xavp_cfg;         /* $xavp(<xavp_cfg>=>server_name) */
 };
 
 extern struct tls_params tls_params;

@@ -27,12 +27,15 @@
 #include "core/timer.h"
 #include "core/timer_ticks.h"
 #include "core/tcp_init.h"
+#include "core/dst_blocklist.h"
+#include "core/xavp.h"
 
 #include "tls_compat.h"
 #include "tls_locking.h"
 #include "tls_mod.h"
 #include "tls_server.h"
 #include "tls_util.h"
+#include "tls_verify.h"
 
 /* One TLS record of the largest plaintext, with the largest expansion any
  * TLS 1.2/1.3 AEAD suite adds: the room a write needs to make progress. */
@@ -64,6 +67,12 @@ struct tls_io {
  * write_lock and handed to the core before the lock is released. */
 static char tls_out_buf[TLS_OUT_SIZE];
 static BIO_METHOD *tls_bio_method;
+/* SSL ex_data slot holding the struct tls_conn (same in every process:
+ * allocated before fork). */
+static int tls_conn_idx = -1;
+/* Why the identity check of the handshake in progress failed, for its one
+ * log line; per process, reset before each handshake step. */
+static char tls_verify_detail[768];
 
 static void tls_io_start(struct tls_io *io, struct tcp_connection *c,
 		struct tls_conn *tc, int fd, rd_conn_flags_t *rd_flags, int direct)
@@ -196,6 +205,11 @@ int tls_server_init(void)
 		LM_ERR("cannot create the connection BIO method\n");
 		return -1;
 	}
+	tls_conn_idx = SSL_get_ex_new_index(0, "tls_conn", NULL, NULL, NULL);
+	if (tls_conn_idx < 0) {
+		LM_ERR("cannot allocate an SSL ex_data index\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -211,20 +225,49 @@ static void tls_conn_log(struct tcp_connection *c, struct tls_conn *tc,
 		enum tls_result res, const char *what)
 {
 	char peer[64], why[512], verify[160] = "";
+	const char *reason;
 	long vr;
 	int level = res == TLS_IO_LOCAL_ERROR ? L_ERR : tls_params.log;
 
 	tls_err_drain(why, sizeof(why));
 	vr = SSL_get_verify_result(tc->ssl);
-	if (vr != X509_V_OK)
+	if (tls_verify_detail[0])
+		reason = tls_verify_detail;
+	else if (res == TLS_IO_EOF)
+		reason = "peer closed the connection";
+	else if (res == TLS_IO_CLOSED)
+		reason = "peer sent close_notify";
+	else
+		reason = *why ? why : "error";
+	if (vr != X509_V_OK && !tls_verify_detail[0])
 		tls_fmt(verify, sizeof(verify), " (certificate: %s)",
 				X509_verify_cert_error_string(vr));
-	LOG(level, "%s (conn %d): %s: %s%s\n", tls_conn_peer(c, peer, sizeof(peer)),
-			c->id, what,
-			res == TLS_IO_EOF ? "peer closed the connection"
-			: res == TLS_IO_CLOSED ? "peer sent close_notify"
-			: *why ? why : "error",
-			verify);
+	LOG(level, "%s (conn %d): %s: %s%s\n",
+			tls_conn_peer(c, peer, sizeof(peer)), c->id, what, reason, verify);
+}
+
+/* Verification callback of outbound connections: after OpenSSL has checked
+ * the chain, the peer certificate must also carry the expected identity
+ * (RFC 5922 7). A mismatch fails the handshake with OpenSSL's alert for it. */
+static int tls_verify_cb(int ok, X509_STORE_CTX *store)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store,
+			SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_conn *tc = ssl ? SSL_get_ex_data(ssl, tls_conn_idx) : NULL;
+	char have[512];
+
+	if (!ok || tc == NULL || tc->server_name == NULL
+			|| X509_STORE_CTX_get_error_depth(store) != 0)
+		return ok;
+	if (tls_verify_identity(X509_STORE_CTX_get_current_cert(store),
+				tc->server_name, tc->dom->verify_wildcard, have,
+				sizeof(have)))
+		return 1;
+	tls_fmt(tls_verify_detail, sizeof(tls_verify_detail),
+			"certificate name mismatch: expected %s, certificate has %s",
+			tc->server_name, have);
+	X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH);
+	return 0;
 }
 
 /* Marks the connection dead for any later read or write. A peer-caused end
@@ -336,6 +379,7 @@ static int tls_conn_handshake(struct tcp_connection *c, struct tls_conn *tc,
 	int n;
 
 	tc->flags |= TLS_CONN_STARTED;
+	tls_verify_detail[0] = '\0';
 	tls_err_clear();
 	n = SSL_do_handshake(tc->ssl);
 	if (n == 1) {
@@ -351,6 +395,11 @@ static int tls_conn_handshake(struct tcp_connection *c, struct tls_conn *tc,
 	if (res == TLS_IO_WANT_READ || res == TLS_IO_WANT_WRITE)
 		return 0;
 	tls_stats_handshake(0);
+	if (tc->dom->role == TLS_ROLE_CLIENT)
+		/* As for a failed TCP connect: a forward to this destination fails
+		 * at once while it is blocklisted (use_dst_blocklist). */
+		dst_blocklist_su(BLST_ERR_CONNECT, c->rcv.proto, &c->rcv.src_su,
+				&c->send_flags, 0);
 	n = tls_conn_fail(c, tc, flags, res, "TLS handshake");
 	return n < 0 ? -2 : -1;
 }
@@ -499,6 +548,72 @@ fail:
 	return -1;
 }
 
+/* The server name for the next outbound connection, as the routing script
+ * set it in $xavp(<xavp_cfg>=>server_name); NULL when it did not. */
+static const char *tls_script_server_name(char *buf, size_t size)
+{
+	str root, name = str_init("server_name");
+	sr_xavp_t *x;
+
+	if (tls_params.xavp_cfg == NULL || *tls_params.xavp_cfg == '\0')
+		return NULL;
+	root.s = tls_params.xavp_cfg;
+	root.len = (int)strlen(root.s);
+	x = xavp_get_child_with_sval(&root, &name);
+	if (x == NULL || x->val.v.s.len <= 0)
+		return NULL;
+	if ((size_t)x->val.v.s.len >= size) {
+		LM_WARN("$xavp(%s=>server_name) longer than %zu: ignored\n",
+				root.s, size - 1);
+		return NULL;
+	}
+	memcpy(buf, x->val.v.s.s, (size_t)x->val.v.s.len);
+	buf[x->val.v.s.len] = '\0';
+	return buf;
+}
+
+/* Outbound: the name to send (SNI, never an address) and the identity the
+ * server's certificate must carry: the script's name, else the client
+ * domain's, else the destination address itself (matched against an
+ * iPAddress subjectAltName). */
+static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc)
+{
+	char sbuf[TLS_NAME_MAX], peer[64];
+	const char *name;
+	size_t len;
+	int n;
+
+	name = tls_script_server_name(sbuf, sizeof(sbuf));
+	if (name == NULL)
+		name = tc->dom->server_name;
+	if (name == NULL) {
+		n = ip_addr2sbuf(&c->rcv.src_ip, sbuf, sizeof(sbuf) - 1);
+		sbuf[n > 0 ? n : 0] = '\0';
+		name = sbuf;
+		if (tc->dom->verify)
+			LM_NOTICE("%s (conn %d): no server name set for this outbound"
+					" connection: the certificate must carry IP address %s"
+					" (set $xavp(%s=>server_name) or client_server_name)\n",
+					tls_conn_peer(c, peer, sizeof(peer)), c->id, name,
+					tls_params.xavp_cfg ? tls_params.xavp_cfg : "tls");
+	} else if (!tls_is_ip_literal(name)
+			&& SSL_set_tlsext_host_name(tc->ssl, name) != 1) {
+		LM_ERR("cannot set SNI '%s'\n", name);
+		return -1;
+	}
+	if (!tc->dom->verify)
+		return 0;
+	len = strlen(name) + 1;
+	tc->server_name = shm_malloc(len);
+	if (tc->server_name == NULL) {
+		SHM_MEM_ERROR;
+		return -1;
+	}
+	memcpy(tc->server_name, name, len);
+	SSL_set_verify(tc->ssl, SSL_get_verify_mode(tc->ssl), tls_verify_cb);
+	return 0;
+}
+
 int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 {
 	const struct tls_domain *dom;
@@ -535,10 +650,16 @@ int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 		return -1;
 	}
 	SSL_set_bio(tc->ssl, bio, bio);
-	if (dom->role == TLS_ROLE_SERVER)
+	SSL_set_ex_data(tc->ssl, tls_conn_idx, tc);
+	if (dom->role == TLS_ROLE_SERVER) {
 		SSL_set_accept_state(tc->ssl);
-	else
+	} else if (tls_client_setup(c, tc) < 0) {
+		SSL_free(tc->ssl);
+		shm_free(tc);
+		return -1;
+	} else {
 		SSL_set_connect_state(tc->ssl);
+	}
 	c->extra_data = tc;
 	tls_stats_conn(1);
 	return 0;
@@ -579,6 +700,8 @@ void tls_h_tcpconn_clean(struct tcp_connection *c)
 	c->extra_data = NULL;
 	tls_pending_free(tc);
 	SSL_free(tc->ssl);
+	if (tc->server_name)
+		shm_free(tc->server_name);
 	shm_free(tc);
 	tls_stats_conn(-1);
 }

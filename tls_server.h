@@ -39,6 +39,8 @@ struct tls_conn {
 	struct tls_pending *pending; /* cleartext queued before the handshake
 									completed, sent in order after it */
 	unsigned int pending_len;
+	char *server_name; /* client role: the identity the peer must prove
+						  (SNI sent when it is a name), shared memory */
 };
 
 int tls_h_tcpconn_init(struct tcp_connection *c, int sock);

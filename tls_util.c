@@ -64,8 +64,10 @@ char *tls_err_drain(char *buf, size_t size)
 	size_t used = 0;
 	char one[256];
 
-	if (size == 0)
+	if (size == 0) {
+		ERR_clear_error();
 		return buf;
+	}
 	buf[0] = '\0';
 	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
 		ERR_error_string_n(e, one, sizeof(one));
