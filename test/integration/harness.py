@@ -7,6 +7,7 @@ Standard library only, plus the `openssl` command-line tool.
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -23,7 +24,7 @@ STOP_TIMEOUT = 5        # seconds between SIGTERM and SIGKILL
 IO_TIMEOUT = 10         # seconds for any single client socket operation
 
 # A log line at one of these levels fails the test unless the test expected it.
-BAD_LEVEL = re.compile(r"\b(ERROR|CRITICAL|BUG|ALERT):")
+BAD_LEVELS = "ERROR|CRITICAL|BUG|ALERT"
 
 # Core noise, allowed only after SIGTERM: while Kamailio 5.6.3 shuts down,
 # the TCP main process reads the fd-passing sockets of children that already
@@ -33,10 +34,15 @@ BAD_LEVEL = re.compile(r"\b(ERROR|CRITICAL|BUG|ALERT):")
 SHUTDOWN_NOISE = [re.compile(r"CRITICAL: <core> \[core/pass_fd\.c:\d+\]: "
                              r"receive_fd\(\): EOF on \d+$")]
 
-# The main process reports every child that ends before shutdown; any such
-# line means a worker crashed or gave up.
-CHILD_DIED = re.compile(r"child process \d+ exited|exited by a signal|"
-                        r"terminated by signal|core dumped", re.IGNORECASE)
+# "  0(1234) ERROR: tls [tls_domain.c:42]: load_key(): message"; the core
+# prints some lines with the level only.
+LOG_LINE = re.compile(r"\s*(?:\d+\(\d+\) )?(?P<level>[A-Z]+): "
+                      r"(?:\S+ \[[^\]]*\]: )?(?:\w+\(\): )?(?P<message>.*)")
+
+# The main process reports every child that ends before shutdown ("exited
+# normally", "exited by a signal", "stopped by a signal"); any such line
+# means a worker crashed or gave up.
+CHILD_DIED = re.compile(r"child process \d+ (exited|stopped)")
 
 
 # --------------------------------------------------------------- certificates
@@ -278,16 +284,25 @@ class Kamailio:
     def log_lines(self):
         return self._read_log()
 
-    def lines_matching(self, *patterns):
-        """Log lines that match every one of the regexes."""
+    def logged(self, levels, *patterns):
+        """Log lines at one of `levels` (a regex such as "ERROR|CRITICAL")
+        whose message matches every pattern.  The message is the text after
+        Kamailio's "module [file:line]: function(): " prefix, so that a
+        function named load_private_key() does not name the parameter."""
         compiled = [re.compile(p) for p in patterns]
-        return [line for line in self.log_lines
-                if all(p.search(line) for p in compiled)]
+        found = []
+        for line in self.log_lines:
+            m = LOG_LINE.match(line)
+            if (m and re.fullmatch(levels, m["level"])
+                    and all(p.search(m["message"]) for p in compiled)):
+                found.append(line)
+        return found
 
     def unexpected_lines(self):
         """Log lines at a bad level that nobody declared as expected."""
         def unexpected(line, noise=()):
-            return (BAD_LEVEL.search(line) and
+            m = LOG_LINE.match(line)
+            return (m and re.fullmatch(BAD_LEVELS, m["level"]) and
                     not any(p.search(line)
                             for p in self.allow_errors + list(noise)))
 
@@ -511,9 +526,22 @@ class Session:
     """What all tests of one run share: the module path and the PKI."""
 
     def __init__(self, module, run_dir):
-        self.module = module
+        # A snapshot: rebuilding the module in place while Kamailio maps it
+        # would crash the running test, and every test should see one build.
+        self.module = os.path.join(run_dir, "module", "tls.so")
+        os.makedirs(os.path.dirname(self.module))
+        shutil.copy2(module, self.module)
         self.run_dir = run_dir
         self._certs = None
+        self._cases = 0
+
+    def case_dir(self):
+        """A fresh directory for the next test.  Numbered, not named after the
+        test: a log line must not name a parameter just by quoting a path."""
+        self._cases += 1
+        path = os.path.join(self.run_dir, "t%02d" % self._cases)
+        os.makedirs(path)
+        return path
 
     @property
     def certs(self):
@@ -525,11 +553,9 @@ class Session:
 class Case:
     """The context one test function receives as its argument."""
 
-    def __init__(self, session, name):
+    def __init__(self, session):
         self.session = session
-        self.name = name
-        self.dir = os.path.join(session.run_dir, name)
-        os.makedirs(self.dir)
+        self.dir = session.case_dir()
         self.servers = []
 
     @property
@@ -539,8 +565,7 @@ class Case:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def launch(self, modparams=None, allow_errors=(), shm_mb=64, files=None,
-               name=None):
+    def launch(self, modparams=None, allow_errors=(), shm_mb=64, files=None):
         """Starts Kamailio without waiting.
 
         The module gets the server certificate and key, and an explicit
@@ -551,7 +576,7 @@ class Case:
                   "private_key": self.certs.server_key,
                   "tls_method": "TLSv1.2+"}
         params.update(modparams or {})
-        name = name or "kamailio%d" % len(self.servers)
+        name = "kamailio%d" % len(self.servers)
         server = Kamailio(os.path.join(self.dir, name), self.dir,
                           self.session.module, params, allow_errors, shm_mb,
                           files)
@@ -578,6 +603,24 @@ class Case:
     def connect(self, server, version=None, client_cert=None):
         ctx = client_context(self.certs, version, client_cert)
         return SipConnection(server.tls_port, ctx)
+
+    def refusal(self, server, version=None, client_cert=None):
+        """How the server refused this client, or None if it answered.
+
+        A refused TLS 1.2 client fails in the handshake; a TLS 1.3 client
+        finishes its side first and sees the server's alert (or EOF) on its
+        first read.  A server that neither answers nor refuses fails the
+        test."""
+        try:
+            with self.connect(server, version, client_cert) as conn:
+                conn.request(conn.build("OPTIONS"))
+        except (ssl.SSLError, ConnectionClosed, ConnectionResetError,
+                BrokenPipeError) as exc:
+            return exc
+        except socket.timeout:
+            raise AssertionError("server neither answered nor refused the "
+                                 "client within %d s" % IO_TIMEOUT) from None
+        return None
 
     def finish(self):
         """Stops every server; returns (problem, log lines) pairs."""

@@ -20,6 +20,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True      # no __pycache__ in the work tree
 
 import harness  # noqa: E402
 
@@ -55,9 +56,9 @@ def describe(exc):
     return text + where
 
 
-def run_one(session, name, function):
+def run_one(session, function):
     """Returns None on success, else (reason, excerpt lines)."""
-    case = harness.Case(session, name)
+    case = harness.Case(session)
     reason = None
     try:
         function(case)
@@ -99,7 +100,7 @@ def main():
     for name, function in discover():
         if args.substring not in name:
             continue
-        outcome = run_one(session, name, function)
+        outcome = run_one(session, function)
         if outcome is None:
             passed += 1
             print("PASS", name, flush=True)

@@ -2,6 +2,10 @@
 
 from harness import UdpClient, run_threads
 
+# A race between processes shows up in some bursts only; a few bursts make
+# catching it likely without making the test slow.
+BURSTS = 5
+
 
 def test_fifty_concurrent_connections(t):
     # Half TLS 1.2, half TLS 1.3, all handshaking at once against the
@@ -12,10 +16,11 @@ def test_fifty_concurrent_connections(t):
         with t.connect(server, version=("TLSv1.2", "TLSv1.3")[i % 2]) as conn:
             return conn.request(conn.build("OPTIONS")).status
 
-    results = run_threads(50, client)
-    failures = [r for r in results if r != 200]
-    assert not failures, "%d of 50 clients failed, e.g. %r" \
-        % (len(failures), failures[:3])
+    for burst in range(BURSTS):
+        results = run_threads(50, client)
+        failures = [r for r in results if r != 200]
+        assert not failures, "burst %d: %d of 50 clients failed, e.g. %r" \
+            % (burst + 1, len(failures), failures[:3])
 
 
 def test_udp_worker_sends_on_existing_tls_connection(t):

@@ -15,7 +15,8 @@ def test_pipelined_requests_answered_in_order(t):
 
 
 def test_60kb_message_arrives_whole(t):
-    # Kamailio's TCP read buffer is BUF_SIZE (65535 bytes): stay below it.
+    # kamailio.cfg.in raises the core's per-connection read buffer
+    # (tcp_rd_buf_size, 16 KB by default) to 64 KB: stay below it.
     body = b"".join(b"%05d|" % n for n in range(10000))    # 60,000 bytes
     server = t.kamailio()
     with t.connect(server) as conn:

@@ -4,13 +4,13 @@ at startup with one log line naming the parameter (and the file)."""
 import os
 import re
 
-from harness import BAD_LEVEL, KEY_PASSWORD
+from harness import BAD_LEVELS, KEY_PASSWORD
 
 
 def assert_refused(t, modparams, *patterns):
     """Kamailio exits non-zero, and one error line matches every pattern."""
     server = t.kamailio_fails(modparams)
-    assert server.lines_matching(BAD_LEVEL.pattern, *patterns), \
+    assert server.logged(BAD_LEVELS, *patterns), \
         "no error line matches all of %s" % (patterns,)
 
 

@@ -1,5 +1,7 @@
 """Protocol versions: the module's default, and the 2007-era method names."""
 
+from harness import BAD_LEVELS
+
 # Tests of the module's own default leave tls_method unset.
 DEFAULT_METHOD = {"tls_method": None}
 
@@ -20,6 +22,14 @@ def test_default_method_serves_tls13(t):
     assert reply.status == 200, reply
 
 
+def test_tls13_only_method_refuses_tls12_client(t):
+    # A refused protocol version is the peer's doing: no ERROR line expected.
+    server = t.kamailio({"tls_method": "TLSv1.3"})
+    assert t.refusal(server, version="TLSv1.2"), "TLS 1.2 client served"
+    with t.connect(server, version="TLSv1.3") as conn:
+        assert conn.request(conn.build("OPTIONS")).status == 200
+
+
 def test_legacy_method_tlsv1_refused_or_mapped(t):
     # TLS 1.0 fails at OpenSSL 3's default security level and RFC 8996
     # forbids it: the module either refuses it or maps it to something
@@ -28,10 +38,10 @@ def test_legacy_method_tlsv1_refused_or_mapped(t):
     if not server.wait_ready():
         server.expect_errors(r"\bERROR:")
         assert server.proc.returncode != 0, "exited with status 0"
-        assert server.lines_matching(r"tls_method"), \
+        assert server.logged(BAD_LEVELS, r"tls_method"), \
             "refused to start without a line naming tls_method"
         return
-    assert server.lines_matching(r"WARNING:", r"tls_method"), \
+    assert server.logged("WARNING", r"tls_method"), \
         "accepted TLSv1 without a WARNING naming tls_method"
     with t.connect(server) as conn:
         assert conn.request(conn.build("OPTIONS")).status == 200
@@ -39,7 +49,7 @@ def test_legacy_method_tlsv1_refused_or_mapped(t):
 
 def test_legacy_method_sslv23_maps_to_modern_default(t):
     server = t.kamailio({"tls_method": "SSLv23"})
-    assert server.lines_matching(r"WARNING:", r"tls_method|SSLv23"), \
+    assert server.logged("WARNING", r"tls_method|SSLv23"), \
         "SSLv23 accepted without a WARNING"
     with t.connect(server, version="TLSv1.3") as conn:
         reply = conn.request(conn.build("OPTIONS"))
