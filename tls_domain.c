@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "tls_compat.h"
+#include "tls_config.h"
 #include "tls_domain.h"
 #include "tls_init.h"
 #include "tls_util.h"
@@ -75,6 +78,13 @@ int tls_method_parse(const char *s, int *min_version, int *max_version,
 	}
 	*warn = "unknown method (use TLSv1.2+, TLSv1.3+, TLSv1.2 or TLSv1.3)";
 	return -1;
+}
+
+const char *tls_method_name(int min_version, int max_version)
+{
+	if (max_version == 0)
+		return min_version >= TLS1_3_VERSION ? "TLSv1.3+" : "TLSv1.2+";
+	return tls_version_name(min_version);
 }
 
 const char *tls_version_name(int version)
@@ -296,6 +306,8 @@ static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 	return tls_check_suites(ctx, d, cfg, err, errlen);
 }
 
+int (*tls_domain_servername_cb)(SSL *ssl, int *alert, void *arg);
+
 /* Options every context gets, whatever the configuration says. */
 static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role)
 {
@@ -319,6 +331,9 @@ static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role)
 		 * session cache grows in shared memory. */
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_num_tickets(ctx, 1);
+		if (tls_domain_servername_cb)
+			SSL_CTX_set_tlsext_servername_callback(ctx,
+					tls_domain_servername_cb);
 	}
 }
 
@@ -401,12 +416,260 @@ fail:
 
 void tls_domain_free(struct tls_domain *d)
 {
+	int i;
+
 	if (d == NULL)
 		return;
+	for (i = 0; i < d->names_no; i++)
+		OPENSSL_free(d->names[i]);
+	OPENSSL_free(d->names);
+	OPENSSL_free(d->source);
 	SSL_CTX_free(d->ctx);
 	OPENSSL_free(d->certificate);
 	OPENSSL_free(d->private_key);
 	OPENSSL_free(d->ca_list);
 	OPENSSL_free(d->server_name);
 	OPENSSL_free(d);
+}
+
+/* A section's settings over the module parameters': what the section sets
+ * wins, the rest comes from the parameters of its role. */
+static void tls_cfg_merge(struct tls_domain_cfg *out,
+		const struct tls_cfg_domain *sec, const struct tls_domain_cfg *p,
+		const char *where)
+{
+	*out = *p;
+	out->where = where;
+#define TLS_TAKE_STR(f) if (sec->f) out->f = sec->f
+#define TLS_TAKE_INT(f) if (sec->f >= 0) out->f = sec->f
+	TLS_TAKE_STR(method);
+	TLS_TAKE_STR(private_key_password);
+	TLS_TAKE_STR(ca_list);
+	TLS_TAKE_STR(cipher_list);
+	TLS_TAKE_STR(cipher_suites);
+	TLS_TAKE_INT(verify_certificate);
+	TLS_TAKE_INT(require_certificate);
+	TLS_TAKE_INT(verify_depth);
+#undef TLS_TAKE_STR
+#undef TLS_TAKE_INT
+	if (sec->certificate) {
+		/* A section's own certificate never pairs with the parameters'
+		 * key: the key is the section's, or in the certificate file. */
+		out->certificate = sec->certificate;
+		out->private_key = sec->private_key;
+	} else if (sec->private_key) {
+		out->private_key = sec->private_key;
+	}
+	if (sec->role == TLS_ROLE_CLIENT && sec->server_names_no > 0)
+		out->server_name = sec->server_names[0];
+}
+
+static int tls_domain_set_names(struct tls_domain *d,
+		const struct tls_cfg_domain *sec)
+{
+	int i;
+
+	if (sec->server_names_no == 0)
+		return 0;
+	d->names = OPENSSL_zalloc(sizeof(char *) * (size_t)sec->server_names_no);
+	if (d->names == NULL)
+		return -1;
+	for (i = 0; i < sec->server_names_no; i++) {
+		d->names[i] = OPENSSL_strdup(sec->server_names[i]);
+		if (d->names[i] == NULL)
+			return -1;
+		d->names_no = i + 1;
+	}
+	return 0;
+}
+
+static struct tls_domain *tls_domain_from_section(
+		const struct tls_cfg_domain *sec, const struct tls_domain_cfg *p,
+		char *err, size_t errlen)
+{
+	struct tls_domain_cfg cfg;
+	struct tls_domain *d;
+	char where[512], section[128];
+
+	tls_fmt(where, sizeof(where), "%s:%d: %s ", sec->file, sec->line,
+			tls_cfg_section_name(sec, section, sizeof(section)));
+	tls_cfg_merge(&cfg, sec, p, where);
+	if (sec->role == TLS_ROLE_SERVER && cfg.certificate == NULL) {
+		tls_fmt(err, errlen, "%scertificate: not set (neither in the section"
+				" nor as a module parameter)", where);
+		return NULL;
+	}
+	d = tls_domain_build(&cfg, err, errlen);
+	if (d == NULL)
+		return NULL;
+	d->kind = sec->kind == TLS_CFG_DEFAULT ? TLS_DOM_DEFAULT
+			: sec->kind == TLS_CFG_ADDR ? TLS_DOM_ADDR : TLS_DOM_ANY;
+	if (d->kind == TLS_DOM_ADDR) {
+		d->af = sec->af;
+		d->port = sec->port;
+		if (inet_pton(sec->af, sec->addr, d->ip) != 1) {
+			tls_fmt(err, errlen, "%sbad address '%s'", where, sec->addr);
+			goto fail;
+		}
+	}
+	d->sni_default = sec->sni_default;
+	tls_fmt(section, sizeof(section), "%s:%d", sec->file, sec->line);
+	d->source = OPENSSL_strdup(section);
+	if (d->source == NULL || tls_domain_set_names(d, sec) < 0) {
+		tls_fmt(err, errlen, "%sout of memory", where);
+		goto fail;
+	}
+	return d;
+fail:
+	tls_domain_free(d);
+	return NULL;
+}
+
+static void tls_domain_set_free(struct tls_domain_set *set)
+{
+	struct tls_domain *d;
+
+	while ((d = set->servers) != NULL) {
+		set->servers = d->next;
+		tls_domain_free(d);
+	}
+	while ((d = set->clients) != NULL) {
+		set->clients = d->next;
+		tls_domain_free(d);
+	}
+	OPENSSL_free(set->config);
+	OPENSSL_free(set);
+}
+
+static void tls_domain_set_add(struct tls_domain_set *set,
+		struct tls_domain *d)
+{
+	struct tls_domain **list = d->role == TLS_ROLE_SERVER ? &set->servers
+			: &set->clients;
+
+	while (*list)
+		list = &(*list)->next;
+	*list = d;
+	if (d->kind == TLS_DOM_DEFAULT) {
+		if (d->role == TLS_ROLE_SERVER)
+			set->server_default = d;
+		else
+			set->client_default = d;
+	}
+}
+
+struct tls_domain_set *tls_domain_set_build(const struct tls_cfg_domain *list,
+		const char *config, const struct tls_domain_cfg *server_params,
+		const struct tls_domain_cfg *client_params, char *err, size_t errlen)
+{
+	const struct tls_cfg_domain *sec;
+	struct tls_domain_set *set;
+	struct tls_domain *d;
+	int role;
+
+	set = OPENSSL_zalloc(sizeof(*set));
+	if (set == NULL) {
+		tls_fmt(err, errlen, "out of memory");
+		return NULL;
+	}
+	set->refs = 1;
+	set->loaded = (long)time(NULL);
+	if (config && (set->config = OPENSSL_strdup(config)) == NULL) {
+		tls_fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (sec = list; sec; sec = sec->next) {
+		d = tls_domain_from_section(sec, sec->role == TLS_ROLE_SERVER
+						? server_params : client_params, err, errlen);
+		if (d == NULL)
+			goto fail;
+		tls_domain_set_add(set, d);
+	}
+	for (role = TLS_ROLE_SERVER; role <= TLS_ROLE_CLIENT; role++) {
+		const struct tls_domain_cfg *p = role == TLS_ROLE_SERVER
+				? server_params : client_params;
+		if ((role == TLS_ROLE_SERVER ? set->server_default
+							: set->client_default) != NULL)
+			continue;
+		d = tls_domain_build(p, err, errlen);
+		if (d == NULL)
+			goto fail;
+		d->kind = TLS_DOM_DEFAULT;
+		d->source = OPENSSL_strdup("modparam");
+		tls_domain_set_add(set, d);
+	}
+	return set;
+fail:
+	tls_domain_set_free(set);
+	return NULL;
+}
+
+void tls_domain_set_get(struct tls_domain_set *set)
+{
+	__atomic_add_fetch(&set->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void tls_domain_set_put(struct tls_domain_set *set)
+{
+	if (set && __atomic_sub_fetch(&set->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		tls_domain_set_free(set);
+}
+
+/* "*.example.com" covers "a.example.com", not "example.com" nor
+ * "a.b.example.com" (one leftmost label). */
+static int tls_wildcard_covers(const char *pattern, const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	return pattern[0] == '*' && pattern[1] == '.' && dot && dot != name
+			&& strcasecmp(dot + 1, pattern + 2) == 0;
+}
+
+struct tls_domain *tls_domain_by_name(const struct tls_domain_set *set,
+		enum tls_role role, const char *name)
+{
+	struct tls_domain *d, *best = NULL;
+	size_t best_len = 0;
+	int i;
+
+	if (name == NULL || *name == '\0')
+		return NULL;
+	for (d = role == TLS_ROLE_SERVER ? set->servers : set->clients; d;
+			d = d->next) {
+		for (i = 0; i < d->names_no; i++) {
+			if (d->names[i][0] != '*') {
+				if (strcasecmp(d->names[i], name) == 0)
+					return d;
+			} else if (tls_wildcard_covers(d->names[i], name)
+					&& strlen(d->names[i]) > best_len) {
+				best = d;
+				best_len = strlen(d->names[i]);
+			}
+		}
+	}
+	return best;
+}
+
+struct tls_domain *tls_domain_by_addr(const struct tls_domain_set *set,
+		enum tls_role role, int af, const void *ip, unsigned short port)
+{
+	struct tls_domain *d;
+	size_t len = af == AF_INET6 ? 16 : 4;
+
+	for (d = role == TLS_ROLE_SERVER ? set->servers : set->clients; d;
+			d = d->next)
+		if (d->kind == TLS_DOM_ADDR && d->af == af && d->port == port
+				&& memcmp(d->ip, ip, len) == 0)
+			return d;
+	return NULL;
+}
+
+struct tls_domain *tls_domain_sni_default(const struct tls_domain_set *set)
+{
+	struct tls_domain *d;
+
+	for (d = set->servers; d; d = d->next)
+		if (d->sni_default)
+			return d;
+	return NULL;
 }

@@ -39,10 +39,26 @@ struct tls_domain_cfg {
 	const char *where;
 };
 
+enum tls_domain_kind {
+	TLS_DOM_DEFAULT = 1, /* [server:default], [client:default], modparams */
+	TLS_DOM_ADDR,        /* [server:IP:port], [client:IP:port] */
+	TLS_DOM_ANY          /* [server:any], [client:any]: by server_name */
+};
+
 /* A built domain. Immutable once built; its SSL_CTX is shared by all the
- * connections made from it (OpenSSL reference-counts it). */
+ * connections made from it (OpenSSL reference-counts it). Lives in shared
+ * memory; owned by its set (struct tls_domain_set). */
 struct tls_domain {
 	enum tls_role role;
+	enum tls_domain_kind kind;
+	int af;                   /* TLS_DOM_ADDR: AF_INET/AF_INET6 */
+	unsigned char ip[16];
+	unsigned short port;
+	char **names;             /* server_name list (lower case, "*.x.y") */
+	int names_no;
+	int sni_default;          /* serves server-side clients without SNI */
+	char *source;             /* "tls.cfg:12" or "modparam" */
+	struct tls_domain *next;
 	SSL_CTX *ctx;
 	int min_version; /* TLS1_2_VERSION ... */
 	int max_version; /* 0: the newest the library has */
@@ -61,8 +77,14 @@ struct tls_domain {
 int tls_method_parse(const char *s, int *min_version, int *max_version,
 		const char **warn);
 
+/* The tls_method value that gives these bounds ("TLSv1.2+"). */
+const char *tls_method_name(int min_version, int max_version);
+
 /* Human name of a protocol version number ("TLSv1.3"). */
 const char *tls_version_name(int version);
+
+/* Set on every server context built: the SNI (servername) callback. */
+extern int (*tls_domain_servername_cb)(SSL *ssl, int *alert, void *arg);
 
 /* Builds a domain completely or not at all: on error returns NULL and puts
  * one line naming the setting, the file and the problem in err. */
@@ -70,5 +92,49 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 		char *err, size_t errlen);
 
 void tls_domain_free(struct tls_domain *d);
+
+/*
+ * A generation of domains: everything one load of the configuration built.
+ * Built completely (tls_domain_set_build) before anyone sees it, then
+ * published; immutable afterwards. Shared memory. Each connection holds a
+ * reference to the set it started with, the module one to the current set;
+ * the last reference frees it (tls_domain_set_put), in whichever process.
+ */
+struct tls_domain_set {
+	int refs;                 /* atomic, see tls_domain_set_get/put */
+	unsigned int generation;
+	struct tls_domain *servers; /* every server domain */
+	struct tls_domain *clients; /* every client domain */
+	struct tls_domain *server_default;
+	struct tls_domain *client_default;
+	char *config;             /* the config file, NULL: modparams only */
+	long loaded;              /* time(NULL) when built */
+};
+
+struct tls_cfg_domain;
+
+/* Builds a set from the sections of a config file (may be NULL) and the
+ * settings of the module parameters for each role (which also fill the
+ * keys a section leaves out). A role without a default section gets one
+ * from the parameters. NULL on error, with one line in err. */
+struct tls_domain_set *tls_domain_set_build(const struct tls_cfg_domain *list,
+		const char *config, const struct tls_domain_cfg *server_params,
+		const struct tls_domain_cfg *client_params, char *err, size_t errlen);
+
+void tls_domain_set_get(struct tls_domain_set *set);
+void tls_domain_set_put(struct tls_domain_set *set);
+
+/* The domain of a role whose server_name list matches name: an exact name
+ * first, else the wildcard with the longest suffix; NULL if none. */
+struct tls_domain *tls_domain_by_name(const struct tls_domain_set *set,
+		enum tls_role role, const char *name);
+
+/* The domain of a role for an address (family, 4 or 16 bytes, port);
+ * NULL if none. */
+struct tls_domain *tls_domain_by_addr(const struct tls_domain_set *set,
+		enum tls_role role, int af, const void *ip, unsigned short port);
+
+/* The server domain for clients that send no SNI, NULL if none is marked. */
+struct tls_domain *tls_domain_sni_default(const struct tls_domain_set *set);
 
 #endif

@@ -4,42 +4,59 @@
  *
  * Lock discipline of the module as a whole:
  *  - a connection's TLS state (struct tls_conn) is guarded by the core's
- *    per-connection write_lock (see tls_server.h); it is the only lock held
- *    while calling into libssl for a connection, and no other lock is taken
- *    while holding it, so there is no lock order to get wrong;
+ *    per-connection write_lock (see tls_server.h);
+ *  - tls_shared->lock guards the current domain set pointer and the list of
+ *    TLS connections (both short critical sections, no OpenSSL call inside
+ *    except those made by tls.list/tls.kill while walking the list);
+ *  - order: tls_shared->lock, then a connection's write_lock; never the
+ *    reverse (no path holding a write_lock takes tls_shared->lock);
  *  - OpenSSL's internal locks (pthread mutexes, made process-shared by the
  *    core's TLS_PTHREAD_MUTEX_SHARED build) guard OpenSSL's own objects;
- *  - counters below are atomic, lock-free.
+ *  - counters are atomic, lock-free.
  */
 #ifndef TLS_LOCKING_H
 #define TLS_LOCKING_H
 
 #include "core/atomic_ops.h"
+#include "core/locking.h"
 
-/* Counters shared by all processes (shared memory, atomic updates). */
-struct tls_stats {
-	atomic_t connections;    /* TLS states alive */
-	atomic_t handshakes_ok;  /* since start */
+struct tls_domain_set;
+struct tls_conn;
+
+/* State shared by all processes (shared memory, allocated before fork). */
+struct tls_shared {
+	gen_lock_t lock;
+	struct tls_domain_set *current; /* what new connections use */
+	unsigned int generation;        /* of current */
+	struct tls_conn *conns;         /* every live TLS connection */
+	atomic_t connections;
+	atomic_t handshakes_ok;         /* since start */
 	atomic_t handshakes_failed;
+	atomic_t reloads;
+	atomic_t reloads_failed;
 };
 
-extern struct tls_stats *tls_stats;
+extern struct tls_shared *tls_shared;
 
 /* Allocates the shared state; before fork. 0 or -1. */
 int tls_locking_init(void);
 void tls_locking_destroy(void);
 
-static inline void tls_stats_conn(int delta)
-{
-	if (tls_stats)
-		atomic_add(&tls_stats->connections, delta);
-}
+/* The current domain set, with a reference the caller must put. */
+struct tls_domain_set *tls_set_acquire(void);
+
+/* Makes set current (taking over the caller's reference); the previous set
+ * loses the module's reference and is freed by its last connection. */
+void tls_set_publish(struct tls_domain_set *set);
+
+void tls_conn_list_add(struct tls_conn *tc);
+void tls_conn_list_rm(struct tls_conn *tc);
 
 static inline void tls_stats_handshake(int ok)
 {
-	if (tls_stats)
-		atomic_inc(ok ? &tls_stats->handshakes_ok
-					  : &tls_stats->handshakes_failed);
+	if (tls_shared)
+		atomic_inc(ok ? &tls_shared->handshakes_ok
+					  : &tls_shared->handshakes_failed);
 }
 
 #endif

@@ -15,8 +15,16 @@
 #include "core/tls_hooks.h"
 #include "core/tcp_init.h"
 
+#include <sys/stat.h>
+
+#include "core/mem/shm_mem.h"
+#include "core/timer_proc.h"
+
+#include "tls_config.h"
 #include "tls_domain.h"
 #include "tls_init.h"
+#include "tls_rpc.h"
+#include "tls_util.h"
 #include "tls_locking.h"
 #include "tls_mod.h"
 #include "tls_select.h"
@@ -43,8 +51,6 @@ struct tls_params tls_params = {
 	.verify_wildcard = 0,
 };
 
-struct tls_domain *tls_server_domain;
-struct tls_domain *tls_client_domain;
 
 static param_export_t tls_param_exports[] = {
 	{"tls_method", PARAM_STRING, &tls_params.method},
@@ -75,6 +81,8 @@ static param_export_t tls_param_exports[] = {
 	{"client_server_name", PARAM_STRING, &tls_params.client_server_name},
 	{"verify_wildcard", PARAM_INT, &tls_params.verify_wildcard},
 	{"xavp_cfg", PARAM_STRING, &tls_params.xavp_cfg},
+	{"config", PARAM_STRING, &tls_params.config},
+	{"auto_reload", PARAM_INT, &tls_params.auto_reload},
 	{0, 0, 0}
 };
 
@@ -100,6 +108,7 @@ static struct tls_hooks tls_hooks_table = {
 };
 
 static int mod_init(void);
+static int child_init(int rank);
 static void mod_destroy(void);
 
 #pragma GCC visibility push(default)
@@ -108,11 +117,11 @@ struct module_exports exports = {
 	DEFAULT_DLFLAGS,
 	tls_select_cmds,   /* cmds */
 	tls_param_exports, /* params */
-	0,                 /* RPC methods */
+	tls_rpc_exports,   /* RPC methods */
 	tls_select_pvs,    /* pseudo-variables */
 	0,                 /* response function */
 	mod_init,
-	0,                 /* per-child init */
+	child_init,        /* per-child init */
 	mod_destroy
 };
 
@@ -148,54 +157,173 @@ static char *tls_path(const char *p)
 	return res;
 }
 
-/* Settings of the default domain of a role from the module parameters.
- * Outbound connections have their own certificate, CA list and verify
- * switch (client_*): a server that does not ask its clients for
- * certificates still checks who it connects to. */
-static struct tls_domain *tls_build_from_params(enum tls_role role)
-{
-	struct tls_domain_cfg cfg;
-	struct tls_domain *d;
-	char err[1024];
-	int server = role == TLS_ROLE_SERVER;
-	char *cert = tls_path(server ? tls_params.certificate
-								 : tls_params.client_certificate);
-	char *key = tls_path(server ? tls_params.private_key
-								: tls_params.client_private_key);
-	char *ca = tls_path(server || tls_params.client_ca_list == NULL
-					? tls_params.ca_list : tls_params.client_ca_list);
+/* Module-parameter settings of a role, with paths made absolute; the
+ * strings are owned by *paths (freed with tls_param_paths_free). Outbound
+ * connections have their own certificate, CA list and verify switch
+ * (client_*): a server that does not ask its clients for certificates still
+ * checks who it connects to. */
+struct tls_param_paths {
+	char *cert, *key, *ca;
+};
 
-	if (cert == NULL && server) {
+static void tls_params_cfg(enum tls_role role, struct tls_domain_cfg *cfg,
+		struct tls_param_paths *paths)
+{
+	int server = role == TLS_ROLE_SERVER;
+
+	paths->cert = tls_path(server ? tls_params.certificate
+								  : tls_params.client_certificate);
+	paths->key = tls_path(server ? tls_params.private_key
+								 : tls_params.client_private_key);
+	paths->ca = tls_path(server || tls_params.client_ca_list == NULL
+					? tls_params.ca_list : tls_params.client_ca_list);
+	if (paths->cert == NULL && server) {
 		/* The documented default: cert.pem (certificate and key) beside
 		 * the config file. */
-		cert = tls_path("cert.pem");
-		if (key == NULL)
-			key = tls_path("cert.pem");
+		paths->cert = tls_path("cert.pem");
+		if (paths->key == NULL)
+			paths->key = tls_path("cert.pem");
 	}
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.role = role;
-	cfg.method = tls_params.method;
-	cfg.certificate = cert;
-	cfg.private_key = key;
-	cfg.private_key_password = server ? tls_params.private_key_password
-									  : tls_params.client_private_key_password;
-	cfg.ca_list = ca;
-	cfg.cipher_list = tls_params.cipher_list;
-	cfg.cipher_suites = tls_params.cipher_suites;
-	cfg.verify_certificate = server ? tls_params.verify_certificate
-									: tls_params.client_verify_certificate;
-	cfg.require_certificate = server ? tls_params.require_certificate : 0;
-	cfg.verify_depth = tls_params.verify_depth;
-	cfg.server_name = server ? NULL : tls_params.client_server_name;
-	cfg.verify_wildcard = tls_params.verify_wildcard;
-	cfg.where = server ? "" : "client role: ";
-	d = tls_domain_build(&cfg, err, sizeof(err));
-	if (d == NULL)
-		LM_ERR("%s\n", err);
-	free(cert);
-	free(key);
-	free(ca);
-	return d;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->role = role;
+	cfg->method = tls_params.method;
+	cfg->certificate = paths->cert;
+	cfg->private_key = paths->key;
+	cfg->private_key_password = server ? tls_params.private_key_password
+									   : tls_params.client_private_key_password;
+	cfg->ca_list = paths->ca;
+	cfg->cipher_list = tls_params.cipher_list;
+	cfg->cipher_suites = tls_params.cipher_suites;
+	cfg->verify_certificate = server ? tls_params.verify_certificate
+									 : tls_params.client_verify_certificate;
+	cfg->require_certificate = server ? tls_params.require_certificate : 0;
+	cfg->verify_depth = tls_params.verify_depth;
+	cfg->server_name = server ? NULL : tls_params.client_server_name;
+	cfg->verify_wildcard = tls_params.verify_wildcard;
+	cfg->where = server ? "" : "client role: ";
+}
+
+static void tls_param_paths_free(struct tls_param_paths *paths)
+{
+	free(paths->cert);
+	free(paths->key);
+	free(paths->ca);
+}
+
+/* Builds a complete domain set from the config file (if any) and the
+ * module parameters. NULL with one line in err on failure. */
+static struct tls_domain_set *tls_load_set(char *err, size_t errlen)
+{
+	struct tls_domain_cfg server, client;
+	struct tls_param_paths sp, cp;
+	struct tls_cfg_domain *list = NULL;
+	struct tls_domain_set *set = NULL;
+	char *config = tls_path(tls_params.config);
+
+	tls_params_cfg(TLS_ROLE_SERVER, &server, &sp);
+	tls_params_cfg(TLS_ROLE_CLIENT, &client, &cp);
+	if (config) {
+		list = tls_cfg_load(config, err, errlen);
+		if (list == NULL)
+			goto end;
+	}
+	set = tls_domain_set_build(list, config, &server, &client, err, errlen);
+end:
+	tls_cfg_free(list);
+	free(config);
+	tls_param_paths_free(&sp);
+	tls_param_paths_free(&cp);
+	return set;
+}
+
+/* One reload at a time, from any process (RPC, automatic reload timer). */
+static int *tls_reloading;
+
+int tls_reload(unsigned int *generation, char *err, size_t errlen)
+{
+	struct tls_domain_set *set;
+	int idle = 0;
+
+	if (tls_shared == NULL || tls_reloading == NULL) {
+		tls_fmt(err, errlen, "TLS is not enabled");
+		return -1;
+	}
+	if (!__atomic_compare_exchange_n(tls_reloading, &idle, 1, 0,
+				__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		tls_fmt(err, errlen, "a reload is already running");
+		return -1;
+	}
+	set = tls_load_set(err, errlen);
+	if (set == NULL) {
+		atomic_inc(&tls_shared->reloads_failed);
+		__atomic_store_n(tls_reloading, 0, __ATOMIC_RELEASE);
+		LM_WARN("reload refused, the running configuration stays: %s\n",
+				err);
+		return -1;
+	}
+	tls_set_publish(set);
+	*generation = set->generation;
+	atomic_inc(&tls_shared->reloads);
+	__atomic_store_n(tls_reloading, 0, __ATOMIC_RELEASE);
+	LM_INFO("TLS configuration reloaded: generation %u\n", *generation);
+	return 0;
+}
+
+/* Automatic reload: a fingerprint of the files the current set was built
+ * from (config file, certificates, keys, CA lists: path, inode, size,
+ * mtime); a change triggers one reload attempt, logged once. */
+static unsigned long tls_files_fingerprint(void)
+{
+	struct tls_domain_set *set = tls_set_acquire();
+	struct tls_domain *lists[2], *d;
+	unsigned long h = 5381;
+	struct stat st;
+	const char *files[4];
+	int l, i;
+
+	if (set == NULL)
+		return 0;
+	lists[0] = set->servers;
+	lists[1] = set->clients;
+	files[0] = set->config;
+	for (l = 0; l < 2; l++) {
+		for (d = lists[l]; d; d = d->next) {
+			files[1] = d->certificate;
+			files[2] = d->private_key;
+			files[3] = d->ca_list;
+			for (i = 0; i < 4; i++) {
+				if (files[i] == NULL)
+					continue;
+				if (stat(files[i], &st) == 0)
+					h = (h * 33) ^ (unsigned long)st.st_ino
+						^ (unsigned long)st.st_size
+						^ ((unsigned long)st.st_mtim.tv_sec * 1000003UL)
+						^ (unsigned long)st.st_mtim.tv_nsec;
+				else
+					h = (h * 33) ^ 0x5bd1e995UL;
+			}
+		}
+	}
+	tls_domain_set_put(set);
+	return h;
+}
+
+static void tls_auto_reload_timer(unsigned int ticks, void *param)
+{
+	static unsigned long seen;
+	unsigned long now = tls_files_fingerprint();
+	unsigned int gen;
+	char err[1024];
+
+	if (seen == 0 || now == seen) {
+		seen = now;
+		return;
+	}
+	LM_INFO("TLS files changed on disk: reloading\n");
+	if (tls_reload(&gen, err, sizeof(err)) == 0)
+		seen = tls_files_fingerprint();
+	else
+		seen = now; /* retried only after the next change */
 }
 
 /* Notices for settings that are accepted but mean less than in 2007. */
@@ -231,6 +359,9 @@ static int tls_check_params(void)
 
 static int mod_init(void)
 {
+	struct tls_domain_set *set;
+	char err[1024];
+
 	if (tls_init_check_version(tls_params.force_run) < 0)
 		return -1;
 	if (tls_disable) {
@@ -242,23 +373,45 @@ static int mod_init(void)
 		return -1;
 	if (tls_locking_init() < 0 || tls_server_init() < 0)
 		return -1;
-	tls_server_domain = tls_build_from_params(TLS_ROLE_SERVER);
-	if (tls_server_domain == NULL)
+	tls_reloading = shm_malloc(sizeof(*tls_reloading));
+	if (tls_reloading == NULL) {
+		SHM_MEM_ERROR;
 		return -1;
-	tls_client_domain = tls_build_from_params(TLS_ROLE_CLIENT);
-	if (tls_client_domain == NULL)
+	}
+	*tls_reloading = 0;
+	set = tls_load_set(err, sizeof(err));
+	if (set == NULL) {
+		LM_ERR("%s\n", err);
 		return -1;
-	LM_INFO("TLS ready: %s, certificate %s\n",
+	}
+	tls_set_publish(set);
+	if (tls_params.auto_reload > 0 && register_basic_timers(1) < 0)
+		return -1;
+	LM_INFO("TLS ready: %s, certificate %s%s%s\n",
 			tls_params.method ? tls_params.method : TLS_DEFAULT_METHOD,
-			tls_server_domain->certificate);
+			set->server_default->certificate,
+			set->config ? ", config " : "", set->config ? set->config : "");
+	return 0;
+}
+
+static int child_init(int rank)
+{
+	if (rank == PROC_MAIN && !tls_disable && tls_params.auto_reload > 0
+			&& fork_basic_timer(PROC_TIMER, "TLS auto reload", 1,
+					   tls_auto_reload_timer, NULL, tls_params.auto_reload)
+					< 0) {
+		LM_ERR("cannot start the automatic reload timer\n");
+		return -1;
+	}
 	return 0;
 }
 
 static void mod_destroy(void)
 {
-	tls_domain_free(tls_server_domain);
-	tls_domain_free(tls_client_domain);
-	tls_server_domain = tls_client_domain = NULL;
-	tls_server_destroy();
 	tls_locking_destroy();
+	tls_server_destroy();
+	if (tls_reloading) {
+		shm_free(tls_reloading);
+		tls_reloading = NULL;
+	}
 }

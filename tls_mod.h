@@ -4,6 +4,8 @@
 #ifndef TLS_MOD_H
 #define TLS_MOD_H
 
+#include <stddef.h>
+
 #include "tls_domain.h"
 
 /* Module parameters, as set by modparam() (see README, "Parameters"). */
@@ -35,12 +37,15 @@ struct tls_params {
 	char *client_server_name;
 	int verify_wildcard;
 	char *xavp_cfg;         /* $xavp(<xavp_cfg>=>server_name) */
+	char *config;           /* per-domain config file */
+	int auto_reload;        /* s between checks of the files; 0: off */
 };
 
 extern struct tls_params tls_params;
 
-/* The domains in use. Built before fork in mod_init(); read-only after. */
-extern struct tls_domain *tls_server_domain;
-extern struct tls_domain *tls_client_domain;
+/* Builds the configuration again (config file, certificates, keys, CA
+ * lists) and makes it current; on failure the running one stays and err
+ * says why in one line. 0 or -1. Any process. */
+int tls_reload(unsigned int *generation, char *err, size_t errlen);
 
 #endif

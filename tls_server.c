@@ -29,6 +29,7 @@
 #include "core/tcp_init.h"
 #include "core/dst_blocklist.h"
 #include "core/xavp.h"
+#include "core/tcp_server.h"
 
 #include "tls_compat.h"
 #include "tls_locking.h"
@@ -193,6 +194,38 @@ static int tls_bio_create(BIO *b)
 	return 1;
 }
 
+/* Server side, while the ClientHello is processed: the domain named by the
+ * client's SNI, or for a client without SNI the domain marked for it;
+ * otherwise the one chosen at accept (listening address, else default).
+ * The protocol version is already chosen at this point: a domain's
+ * tls_method only applies when it is chosen by address or as default. */
+static int tls_sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_conn *tc = SSL_get_ex_data(ssl, tls_conn_idx);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	struct tls_domain *d;
+
+	if (tc == NULL)
+		return SSL_TLSEXT_ERR_OK;
+	d = name ? tls_domain_by_name(tc->set, TLS_ROLE_SERVER, name)
+			 : tls_domain_sni_default(tc->set);
+	if (d == NULL || d == tc->dom)
+		return SSL_TLSEXT_ERR_OK;
+	if (SSL_set_SSL_CTX(ssl, d->ctx) != d->ctx) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	/* SSL_set_SSL_CTX() takes the certificate; the client-certificate
+	 * policy must follow too. */
+	SSL_set_verify(ssl, SSL_CTX_get_verify_mode(d->ctx),
+			SSL_CTX_get_verify_callback(d->ctx));
+	SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(d->ctx));
+	SSL_set_client_CA_list(ssl,
+			SSL_dup_CA_list(SSL_CTX_get_client_CA_list(d->ctx)));
+	tc->dom = d;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 int tls_server_init(void)
 {
 	tls_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
@@ -205,6 +238,7 @@ int tls_server_init(void)
 		LM_ERR("cannot create the connection BIO method\n");
 		return -1;
 	}
+	tls_domain_servername_cb = tls_sni_cb;
 	tls_conn_idx = SSL_get_ex_new_index(0, "tls_conn", NULL, NULL, NULL);
 	if (tls_conn_idx < 0) {
 		LM_ERR("cannot allocate an SSL ex_data index\n");
@@ -486,6 +520,7 @@ int tls_h_read(struct tcp_connection *c, rd_conn_flags_t *flags)
 		return 0;
 	}
 	tls_io_start(&io, c, tc, c->fd, flags, 1);
+	tc->last_io = get_ticks_raw();
 	n = tls_conn_read(c, tc, &io, flags, r->pos, room);
 	if (tls_io_flush(&io) < 0 && n > 0)
 		n = 0; /* the core will close it; deliver nothing more */
@@ -509,6 +544,22 @@ int tls_h_encode(struct tcp_connection *c, const char **pbuf,
 	if (tc == NULL || (tc->flags & TLS_CONN_FAILED))
 		return -1;
 	tls_io_start(&io, c, tc, -1, NULL, 0);
+	tc->last_io = get_ticks_raw();
+	if (tc->flags & TLS_CONN_KILL) {
+		/* tls.kill: instead of data, our close_notify, then the core
+		 * closes the connection after sending it. */
+		tc->flags |= TLS_CONN_FAILED | TLS_CONN_SHUTDOWN;
+		if (tc->flags & TLS_CONN_ESTABLISHED) {
+			tls_err_clear();
+			SSL_shutdown(tc->ssl);
+			tls_err_clear();
+		}
+		send_flags->f |= SND_F_CON_CLOSE;
+		*pbuf = io.out;
+		*plen = io.out_len;
+		tls_io_end(tc);
+		return (int)io.out_len;
+	}
 	if (!(tc->flags & TLS_CONN_ESTABLISHED) || tc->pending) {
 		/* Handshake running (or just completed with cleartext still queued
 		 * ahead of this one): queue, to be sent in order once it is done.
@@ -576,14 +627,13 @@ static const char *tls_script_server_name(char *buf, size_t size)
  * server's certificate must carry: the script's name, else the client
  * domain's, else the destination address itself (matched against an
  * iPAddress subjectAltName). */
-static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc)
+static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc,
+		const char *name)
 {
 	char sbuf[TLS_NAME_MAX], peer[64];
-	const char *name;
 	size_t len;
 	int n;
 
-	name = tls_script_server_name(sbuf, sizeof(sbuf));
 	if (name == NULL)
 		name = tc->dom->server_name;
 	if (name == NULL) {
@@ -614,9 +664,42 @@ static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc)
 	return 0;
 }
 
+/* The domain a new connection starts with. Server: the listening address's
+ * domain, else the default (SNI may switch it, see tls_sni_cb). Client: the
+ * domain named by the script's server name, else the destination's, else
+ * the default. */
+static const struct tls_domain *tls_conn_domain(struct tcp_connection *c,
+		const struct tls_domain_set *set, const char *script_name)
+{
+	const struct tls_domain *d = NULL;
+
+	if (c->state == S_CONN_ACCEPT) {
+		d = tls_domain_by_addr(set, TLS_ROLE_SERVER, c->rcv.dst_ip.af,
+				c->rcv.dst_ip.u.addr, c->rcv.dst_port);
+		return d ? d : set->server_default;
+	}
+	if (script_name)
+		d = tls_domain_by_name(set, TLS_ROLE_CLIENT, script_name);
+	if (d == NULL)
+		d = tls_domain_by_addr(set, TLS_ROLE_CLIENT, c->rcv.src_ip.af,
+				c->rcv.src_ip.u.addr, c->rcv.src_port);
+	return d ? d : set->client_default;
+}
+
+static void tls_conn_free(struct tls_conn *tc)
+{
+	tls_pending_free(tc);
+	SSL_free(tc->ssl);
+	if (tc->server_name)
+		shm_free(tc->server_name);
+	tls_domain_set_put(tc->set);
+	shm_free(tc);
+}
+
 int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 {
-	const struct tls_domain *dom;
+	char sbuf[TLS_NAME_MAX];
+	const char *script_name = NULL;
 	struct tls_conn *tc;
 	BIO *bio;
 
@@ -625,43 +708,45 @@ int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 	c->timeout = get_ticks_raw() + S_TO_TICKS(tls_params.handshake_timeout);
 	c->lifetime = tls_params.connection_timeout < 0 ? MAX_TCP_CON_LIFETIME
 			: S_TO_TICKS(tls_params.connection_timeout);
-	dom = c->state == S_CONN_ACCEPT ? tls_server_domain : tls_client_domain;
-	if (dom == NULL) {
-		LM_ERR("no TLS %s domain configured\n",
-				c->state == S_CONN_ACCEPT ? "server" : "client");
-		return -1;
-	}
 	tc = shm_malloc(sizeof(*tc));
 	if (tc == NULL) {
 		SHM_MEM_ERROR;
 		return -1;
 	}
 	memset(tc, 0, sizeof(*tc));
-	tc->dom = dom;
+	tc->c = c;
+	tc->started = tc->last_io = get_ticks_raw();
+	tc->set = tls_set_acquire();
+	if (tc->set == NULL) {
+		LM_ERR("TLS is not configured\n");
+		shm_free(tc);
+		return -1;
+	}
+	if (c->state != S_CONN_ACCEPT)
+		script_name = tls_script_server_name(sbuf, sizeof(sbuf));
+	tc->dom = tls_conn_domain(c, tc->set, script_name);
 	tls_err_clear();
-	tc->ssl = SSL_new(dom->ctx);
+	tc->ssl = SSL_new(tc->dom->ctx);
 	bio = tc->ssl ? BIO_new(tls_bio_method) : NULL;
 	if (bio == NULL) {
 		char why[256];
 		LM_ERR("cannot create the TLS state of a connection (%s)\n",
 				tls_err_drain(why, sizeof(why)));
-		SSL_free(tc->ssl);
-		shm_free(tc);
+		tls_conn_free(tc);
 		return -1;
 	}
 	SSL_set_bio(tc->ssl, bio, bio);
 	SSL_set_ex_data(tc->ssl, tls_conn_idx, tc);
-	if (dom->role == TLS_ROLE_SERVER) {
+	if (tc->dom->role == TLS_ROLE_SERVER) {
 		SSL_set_accept_state(tc->ssl);
-	} else if (tls_client_setup(c, tc) < 0) {
-		SSL_free(tc->ssl);
-		shm_free(tc);
+	} else if (tls_client_setup(c, tc, script_name) < 0) {
+		tls_conn_free(tc);
 		return -1;
 	} else {
 		SSL_set_connect_state(tc->ssl);
 	}
 	c->extra_data = tc;
-	tls_stats_conn(1);
+	tls_conn_list_add(tc);
 	return 0;
 }
 
@@ -698,10 +783,35 @@ void tls_h_tcpconn_clean(struct tcp_connection *c)
 	if (tc == NULL)
 		return;
 	c->extra_data = NULL;
-	tls_pending_free(tc);
-	SSL_free(tc->ssl);
-	if (tc->server_name)
-		shm_free(tc->server_name);
-	shm_free(tc);
-	tls_stats_conn(-1);
+	tls_conn_list_rm(tc);
+	tls_conn_free(tc);
+}
+
+int tls_conn_kill(int id)
+{
+	struct tcp_connection *c = tcpconn_get(id, 0, 0, 0, 0);
+	struct tls_conn *tc;
+	struct dest_info dst;
+	int ok = 0;
+
+	if (c == NULL)
+		return -1;
+	lock_get(&c->write_lock);
+	tc = c->type == PROTO_TLS ? c->extra_data : NULL;
+	if (tc && !(tc->flags & TLS_CONN_FAILED)) {
+		tc->flags |= TLS_CONN_KILL;
+		ok = 1;
+	}
+	lock_release(&c->write_lock);
+	if (ok) {
+		init_dest_info(&dst);
+		dst.proto = PROTO_TLS;
+		dst.id = c->id;
+		dst.to = c->rcv.src_su;
+		dst.send_sock = c->rcv.bind_address;
+		dst.send_flags.f |= SND_F_CON_CLOSE;
+	}
+	tcpconn_put(c);
+	/* The core sends what encode makes of it (close_notify) and closes. */
+	return ok && tcp_send(&dst, 0, " ", 1) >= 0 ? 0 : -1;
 }

@@ -15,6 +15,7 @@
 #define TLS_CONN_FAILED       (1u << 1) /* fatal error: no more I/O */
 #define TLS_CONN_SHUTDOWN     (1u << 2) /* our close_notify was produced */
 #define TLS_CONN_STARTED      (1u << 3) /* first handshake step was made */
+#define TLS_CONN_KILL         (1u << 4) /* tls.kill: next encode closes it */
 
 struct tls_pending;
 
@@ -34,7 +35,13 @@ struct tls_pending;
  */
 struct tls_conn {
 	SSL *ssl;
-	const struct tls_domain *dom;
+	struct tcp_connection *c;    /* the core's connection (outlives us) */
+	struct tls_domain_set *set;  /* the generation this connection uses
+									(a reference, released in clean) */
+	const struct tls_domain *dom; /* in set; may change once, on SNI */
+	struct tls_conn *next, *prev; /* tls_shared->conns, under its lock */
+	unsigned int started;         /* ticks */
+	unsigned int last_io;         /* ticks of the last read or write */
 	unsigned int flags;
 	struct tls_pending *pending; /* cleartext queued before the handshake
 									completed, sent in order after it */
@@ -54,6 +61,10 @@ int tls_h_encode(struct tcp_connection *c, const char **pbuf,
 /* Creates the BIO method; must run before fork (every process then has it
  * at the same address, as the shared BIO objects point to it). */
 int tls_server_init(void);
+
+/* Asks the connection to close: marks it and sends close_notify through the
+ * core (which then closes it). 0, or -1 if it is gone. */
+int tls_conn_kill(int id);
 void tls_server_destroy(void);
 
 #endif
