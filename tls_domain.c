@@ -20,6 +20,7 @@
 #include "tls_config.h"
 #include "tls_domain.h"
 #include "tls_init.h"
+#include "tls_session.h"
 #include "tls_util.h"
 
 /* Names that old configurations use. RFC 8996 forbids TLS 1.0 and 1.1, and
@@ -309,7 +310,8 @@ static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 int (*tls_domain_servername_cb)(SSL *ssl, int *alert, void *arg);
 
 /* Options every context gets, whatever the configuration says. */
-static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role)
+static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role,
+		int resumption_cache_size)
 {
 	static const unsigned char sid_ctx[] = "kamailio-tls";
 
@@ -326,11 +328,13 @@ static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role)
 	if (role == TLS_ROLE_SERVER) {
 		/* Required by OpenSSL for resumption when clients are verified. */
 		SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
-		/* Stateless tickets only: the key is the same in every process, so a
-		 * client resumes whichever reader takes it, and no per-process
-		 * session cache grows in shared memory. */
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-		SSL_CTX_set_num_tickets(ctx, 1);
+		if (resumption_cache_size >= 0) {
+			tls_session_setup(ctx, resumption_cache_size);
+		} else {
+			SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+			SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+			SSL_CTX_set_num_tickets(ctx, 0);
+		}
 		if (tls_domain_servername_cb)
 			SSL_CTX_set_tlsext_servername_callback(ctx,
 					tls_domain_servername_cb);
@@ -362,7 +366,7 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 				tls_err_drain(why, sizeof(why)));
 		goto fail;
 	}
-	tls_set_hardening(d->ctx, cfg->role);
+	tls_set_hardening(d->ctx, cfg->role, cfg->session_cache);
 	if (tls_set_protocol(d->ctx, d, cfg, err, errlen) < 0)
 		goto fail;
 	if (cfg->certificate) {

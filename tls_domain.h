@@ -36,6 +36,7 @@ struct tls_domain_cfg {
 	int verify_depth;
 	const char *server_name; /* client: SNI and expected peer identity */
 	int verify_wildcard;     /* client: accept a leftmost-label wildcard */
+	int session_cache;       /* server: sessions cached; -1: no resumption */
 	const char *where;
 };
 

@@ -16,10 +16,12 @@
  * keys; a child forked after the main process created such state would
  * inherit the key values, i.e. pointers to the same shared objects, and every
  * child would use and free them concurrently (Kamailio issues #3695, #3885).
- * A pthread_atfork() child handler therefore forgets, in each new process,
- * every thread-specific value that points into shared memory: the child
- * builds its own state on first use (in shared memory, but referenced only by
- * that child). OpenSSL reseeds DRBGs by itself when it sees a new pid.
+ * So the main process frees its own per-thread state right before the
+ * core forks (tls_init_before_fork), and, as a second line, a
+ * pthread_atfork() child handler forgets in each new process every
+ * thread-specific value that points into shared memory: the child builds its
+ * own state on first use (in shared memory, but referenced only by that
+ * child). OpenSSL reseeds DRBGs by itself when it sees a new pid.
  *
  * One more per-thread fact survives fork: the thread id. RSA blinding is
  * keyed on it, and every forked process has the main thread's id, so each
@@ -91,9 +93,17 @@ static void tls_forget_parent_thread_state(void)
 		if (v != NULL && shm_address_in(v))
 			pthread_setspecific(k, NULL);
 	}
-	/* State made before shared memory existed is a private copy: harmless,
-	 * but its stale errors are not this process's. */
-	ERR_clear_error();
+}
+
+void tls_init_before_fork(void)
+{
+	/* The main process's own per-thread state (error queue, DRBGs, the
+	 * list of thread-stop handlers) is freed here, before any fork: part
+	 * of it was made before shared memory existed, in private memory that
+	 * the atfork handler cannot tell from other libraries' state, with
+	 * pointers into shared memory. Inherited, it would make every child
+	 * reuse and free the same shared buffers. */
+	OPENSSL_thread_stop();
 }
 
 int tls_init_openssl(void)

@@ -14,6 +14,10 @@ int tls_init_openssl(void);
  * refuses a different major or minor unless force is set. 0 or -1. */
 int tls_init_check_version(int force);
 
+/* Frees the calling thread's OpenSSL state; called in the main process as
+ * the last thing before the core forks its children (see tls_init.c). */
+void tls_init_before_fork(void);
+
 /* Makes the RSA blinding of the context's key shared-and-locked in every
  * process (see tls_init.c). 0 or -1. */
 int tls_init_rsa_blinding(SSL_CTX *ctx);

@@ -24,6 +24,7 @@
 #include "tls_domain.h"
 #include "tls_init.h"
 #include "tls_rpc.h"
+#include "tls_session.h"
 #include "tls_util.h"
 #include "tls_locking.h"
 #include "tls_mod.h"
@@ -48,6 +49,9 @@ struct tls_params tls_params = {
 	.low_mem_threshold1 = -1,
 	.low_mem_threshold2 = -1,
 	.client_verify_certificate = 1,
+	.session_resumption = 1,
+	.session_cache_size = 1024,
+	.ticket_key_lifetime = 3600,
 	.verify_wildcard = 0,
 };
 
@@ -83,6 +87,9 @@ static param_export_t tls_param_exports[] = {
 	{"xavp_cfg", PARAM_STRING, &tls_params.xavp_cfg},
 	{"config", PARAM_STRING, &tls_params.config},
 	{"auto_reload", PARAM_INT, &tls_params.auto_reload},
+	{"session_resumption", PARAM_INT, &tls_params.session_resumption},
+	{"session_cache_size", PARAM_INT, &tls_params.session_cache_size},
+	{"ticket_key_lifetime", PARAM_INT, &tls_params.ticket_key_lifetime},
 	{0, 0, 0}
 };
 
@@ -201,6 +208,10 @@ static void tls_params_cfg(enum tls_role role, struct tls_domain_cfg *cfg,
 	cfg->server_name = server ? NULL : tls_params.client_server_name;
 	cfg->verify_wildcard = tls_params.verify_wildcard;
 	cfg->where = server ? "" : "client role: ";
+	cfg->session_cache = tls_params.session_resumption
+			? (tls_params.session_cache_size > 0 ? tls_params.session_cache_size
+												 : 0)
+			: -1;
 }
 
 static void tls_param_paths_free(struct tls_param_paths *paths)
@@ -357,6 +368,21 @@ static int tls_check_params(void)
 	return 0;
 }
 
+/* low_mem_threshold1/2 in KB; -1: automatic (a tenth and a twentieth of
+ * the shared memory); 0: off. */
+static void tls_set_low_mem(void)
+{
+	unsigned long t1, t2;
+
+	t1 = tls_params.low_mem_threshold1 < 0 ? shm_mem_size / 10
+			: (unsigned long)tls_params.low_mem_threshold1 * 1024;
+	t2 = tls_params.low_mem_threshold2 < 0 ? shm_mem_size / 20
+			: (unsigned long)tls_params.low_mem_threshold2 * 1024;
+	tls_server_set_low_mem(t1, t2);
+	LM_INFO("low memory thresholds: new connections below %lu KB free,"
+			" established below %lu KB\n", t1 / 1024, t2 / 1024);
+}
+
 static int mod_init(void)
 {
 	struct tls_domain_set *set;
@@ -371,7 +397,9 @@ static int mod_init(void)
 	}
 	if (tls_check_params() < 0)
 		return -1;
-	if (tls_locking_init() < 0 || tls_server_init() < 0)
+	if (tls_locking_init() < 0 || tls_server_init() < 0
+			|| tls_session_init((unsigned int)(tls_params.ticket_key_lifetime > 0
+					? tls_params.ticket_key_lifetime : 3600)) < 0)
 		return -1;
 	tls_reloading = shm_malloc(sizeof(*tls_reloading));
 	if (tls_reloading == NULL) {
@@ -385,8 +413,10 @@ static int mod_init(void)
 		return -1;
 	}
 	tls_set_publish(set);
+	tls_set_low_mem();
 	if (tls_params.auto_reload > 0 && register_basic_timers(1) < 0)
 		return -1;
+	tls_init_before_fork();
 	LM_INFO("TLS ready: %s, certificate %s%s%s\n",
 			tls_params.method ? tls_params.method : TLS_DEFAULT_METHOD,
 			set->server_default->certificate,
@@ -396,6 +426,12 @@ static int mod_init(void)
 
 static int child_init(int rank)
 {
+	/* PROC_INIT: still the main process, after every module's init and
+	 * right before the first fork. */
+	if (rank == PROC_INIT && !tls_disable) {
+		tls_init_before_fork();
+		return 0;
+	}
 	if (rank == PROC_MAIN && !tls_disable && tls_params.auto_reload > 0
 			&& fork_basic_timer(PROC_TIMER, "TLS auto reload", 1,
 					   tls_auto_reload_timer, NULL, tls_params.auto_reload)
@@ -410,6 +446,7 @@ static void mod_destroy(void)
 {
 	tls_locking_destroy();
 	tls_server_destroy();
+	tls_session_destroy();
 	if (tls_reloading) {
 		shm_free(tls_reloading);
 		tls_reloading = NULL;

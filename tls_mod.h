@@ -39,6 +39,9 @@ struct tls_params {
 	char *xavp_cfg;         /* $xavp(<xavp_cfg>=>server_name) */
 	char *config;           /* per-domain config file */
 	int auto_reload;        /* s between checks of the files; 0: off */
+	int session_resumption; /* tickets and session cache; 0: off */
+	int session_cache_size; /* TLS 1.2 session IDs cached (all processes) */
+	int ticket_key_lifetime; /* s a ticket key seals new tickets */
 };
 
 extern struct tls_params tls_params;

@@ -105,6 +105,14 @@ static void tls_rpc_row_fill(struct tls_rpc_row *r, struct tls_conn *tc,
 	tls_addr_str(&c->rcv.src_ip, c->rcv.src_port, r->peer, sizeof(r->peer));
 	lock_get(&c->write_lock);
 	r->state = tls_conn_state(tc);
+	r->age = (int)TICKS_TO_S(now - tc->started);
+	r->idle = (int)TICKS_TO_S(now - tc->last_io);
+	if (tc->dom == NULL) { /* refused for low memory: no TLS state */
+		r->role = (c->flags & F_CONN_PASSIVE) ? "server" : "client";
+		snprintf(r->domain, sizeof(r->domain), "-");
+		lock_release(&c->write_lock);
+		return;
+	}
 	r->role = tc->dom->role == TLS_ROLE_SERVER ? "server" : "client";
 	tls_domain_label(tc->dom, r->domain, sizeof(r->domain));
 	if (tc->flags & TLS_CONN_ESTABLISHED) {
@@ -120,8 +128,6 @@ static void tls_rpc_row_fill(struct tls_rpc_row *r, struct tls_conn *tc,
 			? SSL_get_servername(tc->ssl, TLSEXT_NAMETYPE_host_name)
 			: tc->server_name;
 	snprintf(r->sni, sizeof(r->sni), "%s", sni ? sni : "");
-	r->age = (int)TICKS_TO_S(now - tc->started);
-	r->idle = (int)TICKS_TO_S(now - tc->last_io);
 	lock_release(&c->write_lock);
 }
 

@@ -30,6 +30,8 @@
 #include "core/dst_blocklist.h"
 #include "core/xavp.h"
 #include "core/tcp_server.h"
+#include "core/tcp_options.h"
+#include "core/cfg/cfg.h"
 
 #include "tls_compat.h"
 #include "tls_locking.h"
@@ -74,6 +76,50 @@ static int tls_conn_idx = -1;
 /* Why the identity check of the handshake in progress failed, for its one
  * log line; per process, reset before each handshake step. */
 static char tls_verify_detail[768];
+
+/*
+ * Low shared memory (the 2007 module's thresholds, in bytes here): OpenSSL
+ * copes badly with failing allocations, so new connections are refused
+ * below threshold 1 and established ones stop below threshold 2, before
+ * memory actually runs out. One line when a threshold is crossed and one
+ * when memory is back, never one per connection.
+ */
+static unsigned long tls_low_mem1, tls_low_mem2;
+static int tls_low_mem_logged[2];
+
+void tls_server_set_low_mem(unsigned long t1, unsigned long t2)
+{
+	tls_low_mem1 = t1;
+	tls_low_mem2 = t2;
+}
+
+/* 1 when free shared memory is below threshold `which` (1 or 2). */
+static int tls_low_mem(int which)
+{
+	unsigned long limit = which == 1 ? tls_low_mem1 : tls_low_mem2;
+	unsigned long avail;
+	int *logged = &tls_low_mem_logged[which - 1];
+
+	if (limit == 0)
+		return 0;
+	avail = shm_available();
+	if (avail < limit) {
+		if (!*logged) {
+			*logged = 1;
+			LM_WARN("free shared memory %lu KB below low_mem_threshold%d"
+					" (%lu KB): %s\n", avail / 1024, which, limit / 1024,
+					which == 1 ? "refusing new TLS connections"
+							   : "closing TLS connections that need memory");
+		}
+		return 1;
+	}
+	if (*logged) {
+		*logged = 0;
+		LM_NOTICE("free shared memory back above low_mem_threshold%d\n",
+				which);
+	}
+	return 0;
+}
 
 static void tls_io_start(struct tls_io *io, struct tcp_connection *c,
 		struct tls_conn *tc, int fd, rd_conn_flags_t *rd_flags, int direct)
@@ -418,6 +464,10 @@ static int tls_conn_handshake(struct tcp_connection *c, struct tls_conn *tc,
 	n = SSL_do_handshake(tc->ssl);
 	if (n == 1) {
 		tc->flags |= TLS_CONN_ESTABLISHED;
+		/* From now on the idle lifetime applies, no longer the handshake
+		 * timeout (see tls_h_tcpconn_init). */
+		c->lifetime = tls_params.connection_timeout < 0 ? MAX_TCP_CON_LIFETIME
+				: S_TO_TICKS(tls_params.connection_timeout);
 		tls_stats_handshake(1);
 		LM_DBG("%s (conn %d): %s %s established\n",
 				tc->dom->role == TLS_ROLE_SERVER ? "accepted" : "connected",
@@ -447,6 +497,20 @@ static int tls_conn_read(struct tcp_connection *c, struct tls_conn *tc,
 	int total = 0, n;
 
 	if (!(tc->flags & TLS_CONN_ESTABLISHED)) {
+		/* A peer that trickles its handshake keeps the reader busy, not
+		 * idle: its deadline is checked here too. */
+		if (TICKS_GT(get_ticks_raw(), tc->started
+					+ S_TO_TICKS(tls_params.handshake_timeout))) {
+			char peer[64];
+			LOG(tls_params.log, "%s (conn %d): TLS handshake not completed"
+					" within handshake_timeout (%d s): closing\n",
+					tls_conn_peer(c, peer, sizeof(peer)), c->id,
+					tls_params.handshake_timeout);
+			tc->flags |= TLS_CONN_FAILED;
+			c->state = S_CONN_EOF;
+			*flags |= RD_CONN_EOF;
+			return 0;
+		}
 		n = tls_conn_handshake(c, tc, io, flags);
 		if (n <= 0)
 			return n == -2 ? -1 : 0;
@@ -513,7 +577,8 @@ int tls_h_read(struct tcp_connection *c, rd_conn_flags_t *flags)
 		return 0;
 	}
 	lock_get(&c->write_lock);
-	if (tc->flags & TLS_CONN_FAILED) {
+	if ((tc->flags & TLS_CONN_FAILED) || tls_low_mem(2)) {
+		tc->flags |= TLS_CONN_FAILED;
 		lock_release(&c->write_lock);
 		c->state = S_CONN_EOF;
 		*flags |= RD_CONN_EOF;
@@ -531,6 +596,25 @@ int tls_h_read(struct tcp_connection *c, rd_conn_flags_t *flags)
 	return n;
 }
 
+/* send_timeout: a peer that has not taken what was queued for it for that
+ * long is given up when the next send comes (the core closes it on our
+ * error). The core's queue records its deadline from its own
+ * tcp_send_timeout; the time it started is derived from that. */
+static int tls_send_timed_out(struct tcp_connection *c)
+{
+	ticks_t started;
+
+	if (c->wbuf_q.first == NULL)
+		return 0;
+	started = c->wbuf_q.wr_timeout - cfg_get(tcp, tcp_cfg, send_timeout);
+	if (TICKS_LT(get_ticks_raw(),
+				started + S_TO_TICKS(tls_params.send_timeout)))
+		return 0;
+	LOG(tls_params.log, "conn %d: peer took nothing for send_timeout (%d s):"
+			" closing\n", c->id, tls_params.send_timeout);
+	return 1;
+}
+
 int tls_h_encode(struct tcp_connection *c, const char **pbuf,
 		unsigned int *plen, const char **rest_buf, unsigned int *rest_len,
 		snd_flags_t *send_flags)
@@ -541,7 +625,8 @@ int tls_h_encode(struct tcp_connection *c, const char **pbuf,
 
 	*rest_buf = NULL;
 	*rest_len = 0;
-	if (tc == NULL || (tc->flags & TLS_CONN_FAILED))
+	if (tc == NULL || (tc->flags & TLS_CONN_FAILED) || tls_low_mem(2)
+			|| tls_send_timed_out(c))
 		return -1;
 	tls_io_start(&io, c, tc, -1, NULL, 0);
 	tc->last_io = get_ticks_raw();
@@ -705,9 +790,10 @@ int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 
 	c->type = PROTO_TLS;
 	c->rcv.proto = PROTO_TLS;
+	/* Until the handshake completes, the lifetime the core applies to an
+	 * idle connection is the handshake timeout. */
 	c->timeout = get_ticks_raw() + S_TO_TICKS(tls_params.handshake_timeout);
-	c->lifetime = tls_params.connection_timeout < 0 ? MAX_TCP_CON_LIFETIME
-			: S_TO_TICKS(tls_params.connection_timeout);
+	c->lifetime = S_TO_TICKS(tls_params.handshake_timeout);
 	tc = shm_malloc(sizeof(*tc));
 	if (tc == NULL) {
 		SHM_MEM_ERROR;
@@ -716,6 +802,14 @@ int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 	memset(tc, 0, sizeof(*tc));
 	tc->c = c;
 	tc->started = tc->last_io = get_ticks_raw();
+	if (tls_low_mem(1)) {
+		/* Accepted by the core, refused by us: the connection exists
+		 * without TLS state and ends as EOF on its first read, quietly. */
+		tc->flags = TLS_CONN_FAILED;
+		c->extra_data = tc;
+		tls_conn_list_add(tc);
+		return 0;
+	}
 	tc->set = tls_set_acquire();
 	if (tc->set == NULL) {
 		LM_ERR("TLS is not configured\n");

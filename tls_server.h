@@ -65,6 +65,9 @@ int tls_server_init(void);
 /* Asks the connection to close: marks it and sends close_notify through the
  * core (which then closes it). 0, or -1 if it is gone. */
 int tls_conn_kill(int id);
+
+/* Low-memory thresholds in bytes (0: off), see tls_server.c. */
+void tls_server_set_low_mem(unsigned long t1, unsigned long t2);
 void tls_server_destroy(void);
 
 #endif

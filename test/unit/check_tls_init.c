@@ -217,6 +217,10 @@ START_TEST(test_fork_forgets_parent_thread_state)
 	ut_err_push(ERR_LIB_SSL, SSL_R_WRONG_VERSION_NUMBER, "parent");
 	e1 = ERR_peek_error();
 	ck_assert_int_ne(e1, 0);
+	/* As in Kamailio: the main process frees its OpenSSL thread state
+	 * right before forking (the queue held a shared-memory text). */
+	tls_init_before_fork();
+	ck_assert_int_eq(ERR_peek_error(), 0);
 
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -252,7 +256,6 @@ START_TEST(test_fork_forgets_parent_thread_state)
 	/* The parent's own state is untouched by the child. */
 	ck_assert_ptr_eq(pthread_getspecific(kshm), vshm);
 	ck_assert_ptr_eq(pthread_getspecific(kpriv), vpriv);
-	ck_assert_int_eq(ERR_get_error(), e1);
 	ck_assert_int_eq(ERR_peek_error(), 0);
 	OPENSSL_free(vshm);
 	free(vpriv);
