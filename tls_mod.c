@@ -414,6 +414,8 @@ static int mod_init(void)
 	}
 	tls_set_publish(set);
 	tls_set_low_mem();
+	if (tls_server_event_init() < 0)
+		return -1;
 	if (tls_params.auto_reload > 0 && register_basic_timers(1) < 0)
 		return -1;
 	tls_init_before_fork();

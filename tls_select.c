@@ -452,6 +452,23 @@ static int tls_fact_get(struct sip_msg *msg, const struct tls_fact *f,
 	int ret = 1;
 
 	memset(v, 0, sizeof(*v));
+	if (msg != NULL && msg == tls_event_msg && tls_event_tc != NULL) {
+		/* event_route[tls:connection-out]: the connection is new and only
+		 * this process knows it; its handshake has not started, so only
+		 * what is decided already (the server name to send) has a value. */
+		if (f->id != TF_SNI || tls_event_tc->ssl == NULL)
+			return 1;
+		o.buf = tls_scratch;
+		o.size = sizeof(tls_scratch);
+		o.len = 0;
+		o.full = 0;
+		ret = tls_fact_eval(tls_event_tc->ssl, f, &o, v);
+		if (ret == 0 && !v->is_int) {
+			v->s.s = o.buf;
+			v->s.len = (int)o.len;
+		}
+		return ret;
+	}
 	/* Secure WebSocket runs on this module's TLS too. */
 	if (msg == NULL || (msg->rcv.proto != PROTO_TLS
 				&& msg->rcv.proto != PROTO_WSS))

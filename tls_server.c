@@ -32,6 +32,9 @@
 #include "core/tcp_server.h"
 #include "core/tcp_options.h"
 #include "core/cfg/cfg.h"
+#include "core/action.h"
+#include "core/fmsg.h"
+#include "core/route.h"
 
 #include "tls_compat.h"
 #include "tls_locking.h"
@@ -684,6 +687,49 @@ fail:
 	return -1;
 }
 
+/* event_route[tls:connection-out]: index in the core's event routes, -1
+ * when the script has none. While it runs, the message and connection it is
+ * about (this process only: the connection is not visible to others yet). */
+static int tls_evrt_out = -1;
+struct sip_msg *tls_event_msg;
+struct tls_conn *tls_event_tc;
+
+int tls_server_event_init(void)
+{
+	tls_evrt_out = route_lookup(&event_rt, "tls:connection-out");
+	if (tls_evrt_out >= 0 && event_rt.rlist[tls_evrt_out] == NULL)
+		tls_evrt_out = -1;
+	return tls_evrt_out >= 0 ? faked_msg_init() : 0;
+}
+
+/* Runs the event route for a new outbound connection, before it is used.
+ * In the route $si:$sp is the destination and @tls.server_name /
+ * $tls_peer_server_name the name that will be sent. 1: the route dropped
+ * it (the core then does not use the connection), 0 otherwise. */
+static int tls_run_connection_out(struct tcp_connection *c,
+		struct tls_conn *tc)
+{
+	struct run_act_ctx ra;
+	struct sip_msg *fmsg;
+	int backup_rt;
+
+	if (tls_evrt_out < 0)
+		return 0;
+	fmsg = faked_msg_next();
+	fmsg->rcv = c->rcv;
+	fmsg->rcv.proto = PROTO_TLS;
+	backup_rt = get_route_type();
+	set_route_type(EVENT_ROUTE);
+	init_run_actions_ctx(&ra);
+	tls_event_msg = fmsg;
+	tls_event_tc = tc;
+	run_top_route(event_rt.rlist[tls_evrt_out], fmsg, &ra);
+	tls_event_msg = NULL;
+	tls_event_tc = NULL;
+	set_route_type(backup_rt);
+	return (ra.run_flags & DROP_R_F) ? 1 : 0;
+}
+
 /* The server name for the next outbound connection, as the routing script
  * set it in $xavp(<xavp_cfg>=>server_name); NULL when it did not. */
 static const char *tls_script_server_name(char *buf, size_t size)
@@ -735,6 +781,12 @@ static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc,
 			&& SSL_set_tlsext_host_name(tc->ssl, name) != 1) {
 		LM_ERR("cannot set SNI '%s'\n", name);
 		return -1;
+	}
+	if (tls_run_connection_out(c, tc)) {
+		LOG(tls_params.log, "%s (conn %d): refused by"
+				" event_route[tls:connection-out]\n",
+				tls_conn_peer(c, peer, sizeof(peer)), c->id);
+		c->flags |= F_CONN_NOSEND;
 	}
 	if (!tc->dom->verify)
 		return 0;

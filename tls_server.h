@@ -66,6 +66,13 @@ int tls_server_init(void);
  * core (which then closes it). 0, or -1 if it is gone. */
 int tls_conn_kill(int id);
 
+/* Looks up event_route[tls:connection-out]; in mod_init. 0 or -1. */
+int tls_server_event_init(void);
+/* Set while that route runs, for the selects (see tls_server.c). */
+struct sip_msg;
+extern struct sip_msg *tls_event_msg;
+extern struct tls_conn *tls_event_tc;
+
 /* Low-memory thresholds in bytes (0: off), see tls_server.c. */
 void tls_server_set_low_mem(unsigned long t1, unsigned long t2);
 void tls_server_destroy(void);
