@@ -198,6 +198,8 @@ modparam("tm", "fr_inv_timer", 3000)
 
 @TLS_MODPARAMS@
 
+@EXTRA@
+
 request_route {
 	if ($pr != "udp" || !is_method("MESSAGE") || !is_present_hf("X-Peer-Port")) {
 		sl_send_reply("404", "Not Found");
@@ -222,7 +224,7 @@ request_route {
 """
 
 
-def kamailio(t, globals_=(), **params):
+def kamailio(t, globals_=(), extra="", **params):
     """A running Kamailio with the relay script.  Client-role defaults:
     client_ca_list is the test CA, xavp_cfg "tls"; `params` override them
     (None removes one).  `globals_` are extra core settings lines."""
@@ -241,6 +243,7 @@ def kamailio(t, globals_=(), **params):
                        ("TLS_PORT", server.tls_port),
                        ("MODULE", t.session.module),
                        ("GLOBALS", "\n".join(globals_)),
+                       ("EXTRA", extra),
                        ("TLS_MODPARAMS", harness.modparam_lines(modparams))):
         text = text.replace("@%s@" % key, str(value))
     with open(server.cfg_path, "w") as f:        # replaces the harness's
@@ -577,3 +580,44 @@ def test_outbound_tls13_only_peer(t):
     with peers.TlsPeer(p.dns.path, p.dns.key, version="TLSv1.3") as peer:
         conn = accepted(server, peer)
     assert conn.version == "TLSv1.3", conn.version
+
+
+# ------------------------------------------------ event_route[tls:connection-out]
+
+EVENT_ROUTE = """\
+modparam("pv", "shvset", "deny=i:%d")
+event_route[tls:connection-out] {
+	xlog("L_INFO", "CONN-OUT to $si:$sp name=$tls_peer_server_name\\n");
+	if ($sp == $shv(deny)) {
+		drop;
+	}
+}
+"""
+
+
+def test_outbound_event_route_refuses_one_allows_another(t):
+    """The route sees the destination and the name to be sent; drop refuses
+    that connection only: the peer never sees it, the sender gets an error,
+    and another destination is served."""
+    p = pki(t)
+    with peers.TlsPeer(p.dns.path, p.dns.key) as denied, \
+            peers.TlsPeer(p.dns.path, p.dns.key) as allowed:
+        server = kamailio(t, extra=EVENT_ROUTE % denied.port)
+        # The core reports the refused send itself.
+        server.expect_errors(r"tcp_send failed", r"sl_reply_error\(\)")
+        _, _, reply = relay(server, denied, NAME)
+        assert reply.status >= 400, "UDP sender got %s" % reply.start_line
+        # The TCP connect may have happened (the route runs on the new
+        # connection), but no TLS handshake and no request.
+        assert denied.messages == [], "the dropped peer got %s" % denied.messages
+        assert not any(c.handshake_ok for c in denied.connections), \
+            denied.connections
+        assert server.logged("INFO", r"CONN-OUT to 127\.0\.0\.1:%d name=%s$"
+                             % (denied.port, re.escape(NAME))), \
+            "the route did not see the destination and the name"
+        assert server.logged("INFO", r"127\.0\.0\.1:%d \(conn \d+\): refused"
+                             r" by event_route\[tls:connection-out\]"
+                             % denied.port)
+        accepted(server, allowed)
+        assert server.logged("INFO", r"CONN-OUT to 127\.0\.0\.1:%d name=%s$"
+                             % (allowed.port, re.escape(NAME)))
