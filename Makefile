@@ -22,8 +22,10 @@ OBJS        = $(SRCS:%.c=$(OBJDIR)/%.o)
 INSTALL_DIR ?= /usr/lib/x86_64-linux-gnu/kamailio/modules
 INSTALL_NAME ?= tls_modern.so
 
-ifneq ($(wildcard $(CONFIG_MAK)),)
-include $(CONFIG_MAK)
+# The core's flags. When the host tree is missing, make prepares it (rule
+# below) and then restarts itself with the file included.
+ifeq ($(filter clean uninstall,$(MAKECMDGOALS)),)
+-include $(CONFIG_MAK)
 endif
 
 # Our own warnings on top of the core's; -Werror keeps them at zero.
@@ -79,3 +81,24 @@ run: $(NAME)
 clean:
 	rm -rf build $(NAME)
 	@$(MAKE) -s -C test/unit clean 2>/dev/null || true
+
+# ---------------------------------------------------------------------------
+# Hostile input (issue 7): fuzzing and sanitizers.
+#
+#   make fuzz [FUZZ_TIME=600]   fuzz each target (test/fuzz) FUZZ_TIME seconds
+#   make fuzz-short             replay test/fuzz/regressions, fuzz each target
+#                               ~20 s; ends with "N passed, N failed"
+#   make sanitize               tls.so with ASan+UBSan (build/san/), whole
+#                               integration suite under it; reports collected
+FUZZ_TIME ?= 600
+
+.PHONY: fuzz fuzz-short sanitize
+
+fuzz: | $(CONFIG_MAK)
+	@$(MAKE) -s -C test/fuzz HOST_SRC=$(abspath $(HOST_SRC)) run FUZZ_TIME=$(FUZZ_TIME)
+
+fuzz-short: | $(CONFIG_MAK)
+	@$(MAKE) -s -C test/fuzz HOST_SRC=$(abspath $(HOST_SRC)) short
+
+sanitize: | $(CONFIG_MAK)
+	@bash scripts/sanitize.sh

@@ -64,7 +64,8 @@ struct tls_io {
 	int fd;                    /* socket to read from; -1: no reading */
 	rd_conn_flags_t *rd_flags; /* the core's read flags (read hook) */
 	int direct;                /* send the output ourselves when full */
-	int send_failed;
+	int send_failed;           /* the core failed to send: it closes */
+	int peer_gone;             /* EPIPE/ECONNRESET: end as EOF */
 	unsigned int out_len;
 	char *out;
 };
@@ -141,22 +142,41 @@ static void tls_io_end(struct tls_conn *tc)
 	BIO_set_data(SSL_get_rbio(tc->ssl), NULL);
 }
 
-/* Sends what the BIO has collected, through the core (which queues what the
- * socket does not take). Only in the read hook: the caller holds the lock. */
+/* Sends what the BIO has collected (handshake flights, tickets, alerts,
+ * close_notify); only in the read hook, where the caller holds the lock.
+ * Straight to the socket when nothing is queued before it, so that a peer
+ * that has already gone (a client that closes right after its Finished,
+ * before our session ticket) ends quietly as EOF instead of a send error;
+ * what the socket does not take, or anything behind a queue, goes through
+ * the core, which queues it in order. */
 static int tls_io_flush(struct tls_io *io)
 {
-	int n;
+	unsigned int off = 0;
+	ssize_t n;
 
-	if (io->out_len == 0 || io->send_failed)
-		return io->send_failed ? -1 : 0;
-	n = tcpconn_send_unsafe(io->fd, io->c, io->out, io->out_len,
-			io->c->send_flags);
-	io->out_len = 0;
-	if (n < 0) {
-		io->send_failed = 1;
+	if (io->send_failed)
 		return -1;
+	if (io->out_len == 0)
+		return 0;
+	if (io->c->wbuf_q.first == NULL) {
+		do {
+			n = send(io->fd, io->out, io->out_len,
+					MSG_DONTWAIT | MSG_NOSIGNAL);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			io->out_len = 0;
+			io->peer_gone = 1;
+			return -1;
+		}
+		off = n > 0 ? (unsigned int)n : 0;
 	}
-	return 0;
+	if (off < io->out_len
+			&& tcpconn_send_unsafe(io->fd, io->c, io->out + off,
+					   io->out_len - off, io->c->send_flags)
+					< 0)
+		io->send_failed = 1;
+	io->out_len = 0;
+	return io->send_failed ? -1 : 0;
 }
 
 static int tls_bio_write(BIO *b, const char *data, int len)
@@ -590,8 +610,17 @@ int tls_h_read(struct tcp_connection *c, rd_conn_flags_t *flags)
 	tls_io_start(&io, c, tc, c->fd, flags, 1);
 	tc->last_io = get_ticks_raw();
 	n = tls_conn_read(c, tc, &io, flags, r->pos, room);
-	if (tls_io_flush(&io) < 0 && n > 0)
+	if (tls_io_flush(&io) < 0 && io.peer_gone) {
+		/* The peer left while we answered: what it sent is still
+		 * delivered, then the connection ends as EOF. */
+		tc->flags |= TLS_CONN_FAILED;
+		c->state = S_CONN_EOF;
+		*flags |= RD_CONN_EOF;
+		if (n < 0)
+			n = 0;
+	} else if (io.send_failed && n > 0) {
 		n = 0; /* the core will close it; deliver nothing more */
+	}
 	tls_io_end(tc);
 	lock_release(&c->write_lock);
 	if (n > 0)
