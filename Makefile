@@ -15,7 +15,7 @@ HOST_SRC   ?= .host/kamailio-$(HOST_UPVER)/src
 CONFIG_MAK := $(HOST_SRC)/config.mak
 
 NAME        = tls.so
-SRCS        = tls_mod.c tls_init.c tls_server.c tls_domain.c tls_locking.c tls_util.c tls_verify.c tls_select.c tls_config.c tls_rpc.c tls_session.c
+SRCS        = tls_mod.c tls_init.c tls_server.c tls_domain.c tls_locking.c tls_util.c tls_verify.c tls_select.c tls_config.c tls_rpc.c tls_session.c tls_mem.c
 OBJDIR     ?= build/obj
 OBJS        = $(SRCS:%.c=$(OBJDIR)/%.o)
 

@@ -45,6 +45,7 @@
 
 #include "tls_compat.h"
 #include "tls_init.h"
+#include "tls_mem.h"
 
 /* Shared memory once the core has it; the core initialises it before any
  * module's mod_init(), so only allocations made while modules are being
@@ -52,7 +53,7 @@
 static void *tls_mem_alloc(size_t size, const char *file, int line)
 {
 	if (shm_initialized())
-		return shm_malloc(size);
+		return tls_shm_alloc(size);
 	return malloc(size);
 }
 
@@ -61,7 +62,7 @@ static void tls_mem_free(void *p, const char *file, int line)
 	if (p == NULL)
 		return;
 	if (shm_address_in(p))
-		shm_free(p);
+		tls_shm_free(p);
 	else
 		free(p);
 }
@@ -75,7 +76,7 @@ static void *tls_mem_realloc(void *p, size_t size, const char *file, int line)
 		return NULL;
 	}
 	if (shm_address_in(p))
-		return shm_realloc(p, size);
+		return tls_shm_realloc(p, size);
 	return realloc(p, size);
 }
 
@@ -85,6 +86,7 @@ static void *tls_mem_realloc(void *p, size_t size, const char *file, int line)
  * objects stay the parent's. */
 static void tls_forget_parent_thread_state(void)
 {
+	tls_shm_cache_enable();
 	pthread_key_t k;
 	void *v;
 

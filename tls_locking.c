@@ -9,6 +9,7 @@
 
 #include "tls_domain.h"
 #include "tls_locking.h"
+#include "tls_mem.h"
 #include "tls_server.h"
 
 struct tls_shared *tls_shared;
@@ -34,6 +35,7 @@ int tls_locking_init(void)
 	atomic_set(&tls_shared->handshakes_failed, 0);
 	atomic_set(&tls_shared->reloads, 0);
 	atomic_set(&tls_shared->reloads_failed, 0);
+	tls_shm_cache_counter(&tls_shared->mem_cached);
 	return 0;
 }
 
@@ -41,6 +43,7 @@ void tls_locking_destroy(void)
 {
 	if (tls_shared == NULL)
 		return;
+	tls_shm_cache_counter(NULL);
 	tls_domain_set_put(tls_shared->current);
 	lock_destroy(&tls_shared->lock);
 	shm_free(tls_shared);

@@ -34,6 +34,8 @@ struct tls_shared {
 	atomic_t handshakes_failed;
 	atomic_t reloads;
 	atomic_t reloads_failed;
+	long mem_cached;                /* bytes in the processes' block caches
+									   (tls_mem.c), atomic */
 };
 
 extern struct tls_shared *tls_shared;

@@ -94,6 +94,8 @@ static param_export_t tls_param_exports[] = {
 };
 
 /* A TLS listening socket is a TCP one the core marks as TLS. */
+static void tls_h_destroy(void);
+
 static int tls_h_init_si(struct socket_info *si)
 {
 	if (tcp_init(si) != 0) {
@@ -112,6 +114,7 @@ static struct tls_hooks tls_hooks_table = {
 	.tcpconn_clean = tls_h_tcpconn_clean,
 	.tcpconn_close = tls_h_tcpconn_close,
 	.init_si = tls_h_init_si,
+	.destroy = tls_h_destroy,
 };
 
 static int mod_init(void);
@@ -368,15 +371,16 @@ static int tls_check_params(void)
 	return 0;
 }
 
-/* low_mem_threshold1/2 in KB; -1: automatic (a tenth and a twentieth of
- * the shared memory); 0: off. */
+/* low_mem_threshold1/2 in KB; -1: automatic (a tenth and a fortieth of
+ * the shared memory: established connections go on well after new ones
+ * are refused); 0: off. */
 static void tls_set_low_mem(void)
 {
 	unsigned long t1, t2;
 
 	t1 = tls_params.low_mem_threshold1 < 0 ? shm_mem_size / 10
 			: (unsigned long)tls_params.low_mem_threshold1 * 1024;
-	t2 = tls_params.low_mem_threshold2 < 0 ? shm_mem_size / 20
+	t2 = tls_params.low_mem_threshold2 < 0 ? shm_mem_size / 40
 			: (unsigned long)tls_params.low_mem_threshold2 * 1024;
 	tls_server_set_low_mem(t1, t2);
 	LM_INFO("low memory thresholds: new connections below %lu KB free,"
@@ -444,7 +448,15 @@ static int child_init(int rank)
 	return 0;
 }
 
+/* Module shutdown: nothing yet. The core frees the remaining connections
+ * (destroy_tcp) after the modules' destroy functions, and their clean hook
+ * still needs the BIO method, the connection list and the sets: those go
+ * in tls_h_destroy, which the core calls after destroy_tcp. */
 static void mod_destroy(void)
+{
+}
+
+static void tls_h_destroy(void)
 {
 	tls_locking_destroy();
 	tls_server_destroy();

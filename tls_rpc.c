@@ -194,7 +194,7 @@ static void tls_rpc_info(rpc_t *rpc, void *ctx)
 	lock_release(&tls_shared->lock);
 	if (rpc->add(ctx, "{", &h) < 0)
 		return;
-	rpc->struct_add(h, "ddddddddddd",
+	rpc->struct_add(h, "dddddddddddd",
 			"connections", atomic_get(&tls_shared->connections),
 			"handshaking", hs, "established", est, "closing", closing,
 			"failed", failed,
@@ -203,7 +203,9 @@ static void tls_rpc_info(rpc_t *rpc, void *ctx)
 			"generation", (int)gen,
 			"reloads", atomic_get(&tls_shared->reloads),
 			"reloads_failed", atomic_get(&tls_shared->reloads_failed),
-			"max_connections", tls_max_connections);
+			"max_connections", tls_max_connections,
+			"shm_cached", (int)__atomic_load_n(&tls_shared->mem_cached,
+					__ATOMIC_RELAXED));
 }
 
 static const char *tls_rpc_options_doc[] = {
@@ -313,17 +315,41 @@ end:
 	tls_domain_set_put(set);
 }
 
+/* RPC faults are short (the binrpc transport drops long ones): absolute
+ * paths are cut to their file names; the log line has them whole. */
+static void tls_rpc_short(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+	const char *p = in, *slash;
+
+	while (*p && o + 1 < size) {
+		if (*p == '/' && (p == in || p[-1] == ' ' || p[-1] == '\'')) {
+			slash = p;
+			while (*p && *p != ' ' && *p != '\'' && *p != ':') {
+				if (*p == '/')
+					slash = p;
+				p++;
+			}
+			p = slash + 1;
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+}
+
 static const char *tls_rpc_reload_doc[] = {
 	"Re-read the TLS config file and the certificate, key and CA files it"
 	" names; a bad file is refused and the running configuration stays.", 0};
 
 static void tls_rpc_reload(rpc_t *rpc, void *ctx)
 {
-	char err[1024];
+	char err[1024], msg[240];
 	unsigned int gen;
 
 	if (tls_reload(&gen, err, sizeof(err)) < 0) {
-		rpc->fault(ctx, 500, "%s", err);
+		tls_rpc_short(err, msg, sizeof(msg));
+		rpc->fault(ctx, 500, "%s", msg);
 		return;
 	}
 	rpc->rpl_printf(ctx, "ok: generation %u", gen);

@@ -103,7 +103,13 @@ START_TEST(test_realloc_routing)
 	r = OPENSSL_realloc(NULL, 8);
 	ck_assert(shm_address_in(r));
 	memcpy(r, "shared", 7);
-	r = OPENSSL_realloc(r, 4096);
+	/* From a small block's class to a large block: a copy (tls_mem.c). */
+	r = OPENSSL_realloc(r, 65536);
+	ck_assert(shm_address_in(r));
+	ck_assert_str_eq(r, "shared");
+	ck_assert_int_eq(stub_shm_stats.reallocs, 0);
+	/* A large block grows in place in the shared pool. */
+	r = OPENSSL_realloc(r, 200000);
 	ck_assert(shm_address_in(r));
 	ck_assert_str_eq(r, "shared");
 	ck_assert_int_eq(stub_shm_stats.reallocs, 1);

@@ -1,0 +1,630 @@
+"""The module's own configuration file (modparam "config"): TLS domains per
+section, server domains chosen by SNI, by the listening address or as the
+default, and the tls.* RPC commands.
+
+Every server domain gets its own certificate, signed by the harness's test
+CA, whose subject CN names it; a client reads back the certificate it was
+given (Python's ssl, `openssl x509` for the subject), so a test sees which
+domain served it, not just that a handshake worked.
+
+RPC commands go through `kamcmd` and the ctl socket the harness configuration
+opens.  kamcmd 5.6.3 exits 0 even when the command answers with a fault (it
+prints "error: <code> - <text>"); rpc() below reads that prefix.
+
+The helpers here (rpc, start, connect, peer_cn, ...) are also used by
+test_reload.py.
+"""
+
+import os
+import re
+import socket
+import ssl
+import subprocess
+import time
+
+import harness
+
+HOST = "127.0.0.1"
+KAMCMD = "/usr/sbin/kamcmd"
+RPC_TIMEOUT = 20            # seconds for one kamcmd call
+POLL_TIMEOUT = 10           # seconds any bounded wait polls for
+
+# -------------------------------------------------------------- certificates
+
+_LEAF_CNF = """\
+[req]
+distinguished_name = dn
+[dn]
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth, clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = DNS:{dns}
+"""
+
+
+def _openssl(*args, stdin=None):
+    result = subprocess.run(["openssl", *args], input=stdin,
+                            capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s"
+                           % (" ".join(args[:2]),
+                              result.stderr.decode(errors="replace").strip()))
+    return result.stdout.decode(errors="replace")
+
+
+class Pki:
+    """Leaf certificates (ECDSA P-256: quick to make) signed by the
+    harness's test CA, so that harness.client_context() trusts them.  One
+    per name, made on first use; leaf(name) -> (certificate, key)."""
+
+    def __init__(self, directory, issuer):
+        self.dir = directory
+        self.issuer = issuer                    # (certificate, key)
+        os.makedirs(directory, exist_ok=True)
+        self._leaves = {}
+        self._serial = 0x1000
+
+    def leaf(self, name):
+        """(certificate file, key file) of the leaf whose CN is `name`."""
+        if name not in self._leaves:
+            self._leaves[name] = self._make(name)
+        return self._leaves[name]
+
+    def _make(self, cn):
+        self._serial += 1
+        base = os.path.join(self.dir, "leaf%d" % self._serial)
+        cnf = base + ".cnf"
+        dns = re.sub(r"[^a-z0-9.-]", "-", cn.lower()).strip(".-") or "leaf"
+        with open(cnf, "w") as f:
+            f.write(_LEAF_CNF.format(dns=dns))
+        key, csr, cert = base + ".key", base + ".csr", base + ".pem"
+        _openssl("genpkey", "-algorithm", "EC",
+                 "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+        _openssl("req", "-new", "-key", key, "-subj", "/CN=" + cn,
+                 "-config", cnf, "-out", csr)
+        _openssl("x509", "-req", "-in", csr, "-CA", self.issuer[0],
+                 "-CAkey", self.issuer[1], "-set_serial", str(self._serial),
+                 "-days", "30", "-extfile", cnf, "-extensions", "leaf",
+                 "-out", cert)
+        return cert, key
+
+
+_PKI = {}
+
+
+def pki(t):
+    """This run's domain certificates."""
+    key = t.session.run_dir
+    if key not in _PKI:
+        _PKI[key] = Pki(os.path.join(key, "domain-certs"), t.certs.ca)
+    return _PKI[key]
+
+
+def cert_cn(pem_path=None, der=None):
+    """The subject CN of a certificate file or of DER bytes."""
+    if der is not None:
+        out = _openssl("x509", "-inform", "DER", "-noout", "-subject",
+                       "-nameopt", "RFC2253", stdin=der)
+    else:
+        out = _openssl("x509", "-in", pem_path, "-noout", "-subject",
+                       "-nameopt", "RFC2253")
+    m = re.search(r"CN=([^,\n]*)", out)
+    assert m, "no CN in %r" % out
+    return m.group(1)
+
+
+def peer_cn(conn):
+    """The CN of the certificate the server presented on this connection."""
+    return cert_cn(der=conn.tls.getpeercert(binary_form=True))
+
+
+# ------------------------------------------------------------------- clients
+
+class SniConnection(harness.SipConnection):
+    """harness.SipConnection that sends `sni` as server name (None: no SNI
+    extension at all)."""
+
+    def __init__(self, port, ctx, sni=None):
+        self.port = port
+        raw = socket.create_connection((HOST, port),
+                                       timeout=harness.IO_TIMEOUT)
+        try:
+            self.tls = ctx.wrap_socket(raw, server_hostname=sni)
+        except BaseException:
+            raw.close()
+            raise
+        self._buf = b""
+
+
+def connect(t, server, sni=None, client_cert=None, version=None):
+    ctx = harness.client_context(t.certs, version, client_cert)
+    return SniConnection(server.tls_port, ctx, sni)
+
+
+def refused(t, server, sni=None, **kw):
+    """Like harness Case.refusal(), with SNI: the exception with which the
+    server refused this client, or None if it answered."""
+    try:
+        with connect(t, server, sni, **kw) as conn:
+            conn.request(conn.build("OPTIONS"))
+    except (ssl.SSLError, harness.ConnectionClosed, ConnectionResetError,
+            BrokenPipeError) as exc:
+        return exc
+    except socket.timeout:
+        raise AssertionError("server neither answered nor refused the "
+                             "client within %d s" % harness.IO_TIMEOUT) \
+            from None
+    return None
+
+
+def served_cn(t, server, sni=None, **kw):
+    """Opens a connection (SNI `sni`), checks that it answers an OPTIONS
+    with 200, and returns the CN of the certificate it got."""
+    with connect(t, server, sni, **kw) as conn:
+        reply = conn.request(conn.build("OPTIONS"))
+        assert reply.status == 200, "OPTIONS got %r" % reply
+        return peer_cn(conn)
+
+
+# ------------------------------------------------------------------ Kamailio
+
+def start(t, cfg_text, modparams=None, must_start=True, allow_errors=()):
+    """A Kamailio whose module reads `cfg_text` as its config file
+    (written as tls.cfg beside kamailio.cfg; @PORT@ is replaced by the TLS
+    port, @DIR@ by the folder).  The harness's certificate stays the
+    modparam default unless `modparams` says otherwise.  Returns the
+    server, running (must_start) or launched only."""
+    params = {"certificate": t.certs.server_cert,
+              "private_key": t.certs.server_key,
+              "tls_method": "TLSv1.2+"}
+    params.update(modparams or {})
+    name = "kamailio%d" % len(t.servers)
+    directory = os.path.join(t.dir, name)
+    cfg = os.path.join(directory, "tls.cfg")
+    params.setdefault("config", cfg)
+    server = harness.Kamailio(directory, t.dir, t.session.module, params,
+                              allow_errors)
+    server.tls_cfg = params["config"]
+    write_cfg(server, cfg_text)
+    t.servers.append(server)
+    server.launch()
+    if must_start and not server.wait_ready():
+        raise AssertionError("kamailio exited during startup (status %s)"
+                             % server.proc.returncode)
+    return server
+
+
+def write_cfg(server, text, path=None):
+    """Writes the TLS config file of `server` (or `path`) in one rename,
+    so that a reload never reads half a file."""
+    path = path or server.tls_cfg
+    text = text.replace("@PORT@", str(server.tls_port)) \
+        .replace("@DIR@", server.dir)
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def line_of(text, needle, nth=1):
+    """1-based line number of the nth line of text containing needle."""
+    seen = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            seen += 1
+            if seen == nth:
+                return number
+    raise AssertionError("%r not in the config text" % needle)
+
+
+def section(header, **keys):
+    """Config text of one section; keys with None values are left out."""
+    lines = ["[%s]" % header]
+    lines += ["%s = %s" % (k, v) for k, v in keys.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def domain_keys(cert):
+    """certificate/private_key keys of a (cert, key) pair."""
+    return {"certificate": cert[0], "private_key": cert[1]}
+
+
+# ----------------------------------------------------------------------- RPC
+
+FAULT = re.compile(r"error: (\d+) - (.*)", re.S)
+
+
+def rpc(server, *args):
+    """Runs one kamcmd command; returns (fault code or None, output text).
+
+    kamcmd exits 0 after printing a fault, so the fault is read from its
+    "error: <code> - <text>" output; a non-zero exit (no answer) fails."""
+    sock = "unix:" + os.path.join(server.dir, "ctl.sock")
+    result = subprocess.run([KAMCMD, "-s", sock, *map(str, args)],
+                            capture_output=True, text=True,
+                            timeout=RPC_TIMEOUT, stdin=subprocess.DEVNULL)
+    out = result.stdout.strip()
+    m = FAULT.fullmatch(out)
+    if m:
+        return int(m.group(1)), m.group(2)
+    if result.returncode != 0:
+        raise AssertionError("kamcmd %s: exit %d: %s %s"
+                             % (" ".join(map(str, args)), result.returncode,
+                                out, result.stderr.strip()))
+    return None, out
+
+
+def rpc_ok(server, *args):
+    fault, out = rpc(server, *args)
+    assert fault is None, "%s: fault %s: %s" % (args[0], fault, out)
+    return out
+
+
+def structs(text):
+    """kamcmd's printing of structures ("{\\n\\tkey: value\\n}") as a list
+    of dicts; values that are decimal integers become ints."""
+    result, cur = [], None
+    for line in text.splitlines():
+        if line.strip() == "{":
+            cur = {}
+        elif line.strip() == "}":
+            result.append(cur)
+            cur = None
+        elif cur is not None and line.startswith("\t"):
+            key, _, value = line[1:].partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            cur[key] = int(value) if re.fullmatch(r"-?\d+", value) else value
+    return result
+
+
+def rpc_struct(server, *args):
+    items = structs(rpc_ok(server, *args))
+    assert len(items) == 1, "%s: %r" % (args[0], items)
+    return items[0]
+
+
+def tls_info(server):
+    return rpc_struct(server, "tls.info")
+
+
+def tls_list(server):
+    return structs(rpc_ok(server, "tls.list"))
+
+
+def shm_used(server):
+    """(used, real_used) from core.shmmem."""
+    mem = rpc_struct(server, "core.shmmem")
+    return mem["used"], mem["real_used"]
+
+
+def list_entry(server, conn):
+    """The tls.list row of our client connection (by its local port)."""
+    peer = "%s:%d" % (HOST, conn.local_port)
+    rows = [r for r in tls_list(server) if r["peer"] == peer]
+    assert len(rows) == 1, "tls.list rows for %s: %r" % (peer, rows)
+    return rows[0]
+
+
+def wait_until(what, check, timeout=POLL_TIMEOUT, interval=0.1):
+    """Polls check() until it returns a true value (returned) or timeout
+    seconds pass (fails, naming `what`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not seen within %d s" % (what, timeout))
+        time.sleep(interval)
+
+
+def cfg_error_lines(server, level="ERROR"):
+    """Log lines at `level` that name the TLS config file as file:line."""
+    return server.logged(level, re.escape(server.tls_cfg) + r":\d+: ")
+
+
+# =================================================================== tests
+
+def _sni_cfg(p, t):
+    return (section("server:default", **domain_keys(p.leaf("dom default")))
+            + section("server:any", server_name="a.example",
+                      **domain_keys(p.leaf("dom a")))
+            # The longer wildcard before the shorter one: order must not matter.
+            + section("server:any", server_name="*.x.b.example",
+                      **domain_keys(p.leaf("dom wild x.b")))
+            + section("server:any", server_name="*.b.example, c.example",
+                      **domain_keys(p.leaf("dom wild b")))
+            + section("server:any", server_name="nosni.example",
+                      sni_default="yes",
+                      **domain_keys(p.leaf("dom sni default"))))
+
+
+def test_domain_sni_selection(t):
+    """SNI picks the domain: exact name, else the wildcard covering one
+    leftmost label; no SNI goes to the sni_default domain, an unknown
+    name to [server:default]."""
+    p = pki(t)
+    server = start(t, _sni_cfg(p, t))
+    expected = [
+        ("a.example", "dom a"),
+        ("A.Example", "dom a"),                 # names are case-insensitive
+        ("c.example", "dom wild b"),            # second name of a list
+        ("y.b.example", "dom wild b"),
+        ("x.b.example", "dom wild b"),          # *.b.example covers x.b
+        ("y.x.b.example", "dom wild x.b"),      # the more specific wildcard
+        ("b.example", "dom default"),           # a wildcard needs a label
+        ("z.y.b.example", "dom default"),       # one label only
+        ("nosni.example", "dom sni default"),
+        (None, "dom sni default"),              # no SNI at all
+        ("unknown.example", "dom default"),
+    ]
+    got = [(sni, served_cn(t, server, sni)) for sni, _ in expected]
+    assert got == expected, "SNI -> certificate CN:\n  got      %r\n  " \
+        "expected %r" % (got, expected)
+
+
+def test_domain_address_selection(t):
+    """Without an sni_default domain, a client that sends no SNI (or an
+    unknown name) gets the domain of the listening address; a domain for
+    another address or port is not used."""
+    p = pki(t)
+    cfg = (section("server:default", **domain_keys(p.leaf("dom default")))
+           + section("server:127.0.0.2:@PORT@",
+                     **domain_keys(p.leaf("dom other ip")))
+           + section("server:127.0.0.1:1", **domain_keys(p.leaf("dom port 1")))
+           + section("server:127.0.0.1:@PORT@",
+                     **domain_keys(p.leaf("dom listen")))
+           + section("server:any", server_name="a.example",
+                     **domain_keys(p.leaf("dom a"))))
+    server = start(t, cfg)
+    expected = [(None, "dom listen"), ("unknown.example", "dom listen"),
+                ("a.example", "dom a")]
+    got = [(sni, served_cn(t, server, sni)) for sni, _ in expected]
+    assert got == expected, "got %r, expected %r" % (got, expected)
+
+    # And with no address domain for this port, [server:default] serves.
+    cfg2 = (section("server:default", **domain_keys(p.leaf("dom default")))
+            + section("server:127.0.0.1:1",
+                      **domain_keys(p.leaf("dom port 1"))))
+    server2 = start(t, cfg2)
+    assert served_cn(t, server2) == "dom default"
+
+
+def test_domain_kamailio_style_aliases(t):
+    """A file written with the 2007 key names (tls_method, verify_cert,
+    require_cert, pkey_file, cert_file, calist_file) loads and serves with
+    those settings."""
+    p = pki(t)
+    cert, key = p.leaf("dom alias")
+    cfg = ("# written with the old key names\n"
+           "[server:default]\n"
+           "tls_method = TLSv1.3\n"
+           "verify_cert = yes\n"
+           "require_cert = yes\n"
+           "cert_file = %s\n"
+           "pkey_file = %s\n"
+           "calist_file = %s\n" % (cert, key, t.certs.ca_cert))
+    server = start(t, cfg)
+    with connect(t, server, client_cert=t.certs.client) as conn:
+        assert conn.request(conn.build("OPTIONS")).status == 200
+        assert peer_cn(conn) == "dom alias"
+        assert conn.version == "TLSv1.3"
+        row = list_entry(server, conn)
+        assert row["verified"] == "yes", row
+    # require_cert: no client certificate, no service.
+    assert t.refusal(server) is not None, "client without certificate served"
+    # tls_method = TLSv1.3: a TLS 1.2 client is refused.
+    assert t.refusal(server, version="TLSv1.2",
+                     client_cert=t.certs.client) is not None, \
+        "TLS 1.2 client served despite tls_method = TLSv1.3"
+    dom = [d for d in structs(rpc_ok(server, "tls.domains"))
+           if d["domain"] == "server:default"]
+    assert len(dom) == 1, dom
+    assert dom[0]["tls_method"] == "TLSv1.3" and dom[0]["verify"] == "yes", \
+        dom[0]
+    assert dom[0]["source"] == "%s:2" % server.tls_cfg, dom[0]
+
+
+def test_domain_missing_keys_from_modparams(t):
+    """Keys a section leaves out come from the module parameters: here
+    ca_list (the section only sets verify/require) and, for a name-based
+    section without any certificate, the modparam certificate."""
+    p = pki(t)
+    cfg = (section("server:default", verify_certificate="yes",
+                   require_certificate="yes",
+                   **domain_keys(p.leaf("dom verify")))
+           + section("server:any", server_name="m.example"))
+    server = start(t, cfg, {"ca_list": t.certs.ca_cert})
+    # A client certificate from the modparam CA is accepted.
+    with connect(t, server, client_cert=t.certs.client) as conn:
+        assert conn.request(conn.build("OPTIONS")).status == 200
+        assert peer_cn(conn) == "dom verify"
+        assert list_entry(server, conn)["verified"] == "yes"
+    # None, or one from another CA, is not.
+    assert t.refusal(server) is not None, "client without certificate served"
+    assert t.refusal(server, client_cert=t.certs.untrusted_client) \
+        is not None, "client certificate from an unknown CA accepted"
+    # m.example has no certificate of its own: the modparam one (CN
+    # localhost), and the modparam verify settings (off).
+    assert served_cn(t, server, "m.example") == "localhost"
+
+
+def _startup_error(t, cfg_text, lines, *patterns):
+    """Starts Kamailio on a bad config file; it must exit non-zero after
+    exactly one ERROR line naming the file and one of `lines` (the line
+    numbers accepted) whose text matches every pattern.  Returns the
+    message."""
+    server = start(t, cfg_text, must_start=False,
+                   allow_errors=[r"\bERROR:"])
+    status = server.wait_exit()
+    assert status != 0, "kamailio exited 0 on a bad config file"
+    found = cfg_error_lines(server)
+    assert len(found) == 1, "ERROR lines naming %s: %r" % (server.tls_cfg,
+                                                            found)
+    # The core adds its own "Error while initializing module" lines; the
+    # module itself says it once.
+    mine = [line for line in server.logged("ERROR", "") if " tls [" in line]
+    assert mine == found, "module ERROR lines: %r" % mine
+    m = re.search(re.escape(server.tls_cfg) + r":(\d+): (.*)", found[0])
+    assert int(m.group(1)) in lines, "line %s named, expected one of %r: %s" \
+        % (m.group(1), lines, found[0])
+    for pattern in patterns:
+        assert re.search(pattern, m.group(2)), \
+            "%r not in %r" % (pattern, found[0])
+    return m.group(2)
+
+
+def test_domain_startup_errors(t):
+    """A bad file stops start-up with one ERROR line "file:line: ..."."""
+    p = pki(t)
+    good = domain_keys(p.leaf("dom default"))
+    other = p.leaf("dom other")
+    head = section("server:default", **good)
+
+    text = head + "bogus_key = 1\n"
+    _startup_error(t, text, [line_of(text, "bogus_key")],
+                   r"unknown key 'bogus_key'")
+
+    text = head + section("proxy:default", **good)
+    _startup_error(t, text, [line_of(text, "[proxy")],
+                   r"unknown section \[proxy:default\]")
+
+    text = head + section("server:any", server_name="a.example",
+                          verify_certificate="maybe")
+    _startup_error(t, text, [line_of(text, "maybe")],
+                   r"verify_certificate: bad value 'maybe'")
+
+    text = head + "\n" + head
+    _startup_error(t, text, [line_of(text, "[server:default]", 2)],
+                   r"duplicate section \[server:default\]",
+                   r"first on line 1")
+
+    text = head + section("server:127.0.0.1:5061", **good) \
+        + section("server:127.0.0.1:5061", **good)
+    _startup_error(t, text, [line_of(text, "[server:127.0.0.1:5061]", 2)],
+                   r"duplicate section \[server:127\.0\.0\.1:5061\]")
+
+    text = head + section("server:any", server_name="a.example") \
+        + section("server:any", server_name="b.example, a.example")
+    _startup_error(t, text, [line_of(text, "b.example, a.example")],
+                   r"'a\.example' is already served")
+
+    missing = os.path.join(t.dir, "nowhere", "absent.pem")
+    text = head + section("server:any", server_name="a.example",
+                          certificate=missing, private_key=other[1])
+    _startup_error(t, text, [line_of(text, "[server:any]"),
+                                   line_of(text, missing)],
+                         r"certificate: cannot read '%s'" % re.escape(missing),
+                         r"No such file")
+
+    text = head + section("server:any", server_name="a.example",
+                          certificate=other[0], private_key=good["private_key"])
+    _startup_error(t, text, [line_of(text, "[server:any]"),
+                             line_of(text, good["private_key"], 2)],
+                   r"private_key: '%s' does not match the certificate '%s'"
+                   % (re.escape(good["private_key"]), re.escape(other[0])))
+
+
+def test_domain_rpc_commands(t):
+    """tls.list, tls.info, tls.options, tls.domains and tls.kill."""
+    p = pki(t)
+    cfg = ("; RPC test\n"
+           + section("server:default", **domain_keys(p.leaf("dom default")))
+           + section("server:any", server_name="a.example, *.w.example",
+                     verify_certificate="yes", ca_list=t.certs.ca_cert,
+                     **domain_keys(p.leaf("dom a"))))
+    server = start(t, cfg)
+
+    info = tls_info(server)
+    assert info["generation"] == 1 and info["reloads"] == 0 \
+        and info["reloads_failed"] == 0 and info["connections"] == 0, info
+
+    a = connect(t, server, "a.example", client_cert=t.certs.client)
+    d = connect(t, server, None)
+    try:
+        for conn in (a, d):
+            assert conn.request(conn.build("OPTIONS")).status == 200
+
+        # tls.list
+        row = list_entry(server, a)
+        want = {"local": "%s:%d" % (HOST, server.tls_port),
+                "role": "server", "state": "established",
+                "version": a.version, "cipher": a.tls.cipher()[0],
+                "domain": "server:any(a.example)", "sni": "a.example",
+                "verified": "yes"}
+        assert {k: row[k] for k in want} == want, \
+            "tls.list row %r, expected %r" % (row, want)
+        assert isinstance(row["id"], int) and row["id"] > 0, row
+        assert isinstance(row["age"], int) and row["age"] >= 0, row
+        assert isinstance(row["idle"], int) and row["idle"] >= 0, row
+        row_d = list_entry(server, d)
+        assert (row_d["domain"], row_d["sni"], row_d["verified"],
+                row_d["version"]) == ("server:default", "", "no",
+                                      d.version), row_d
+
+        # tls.info; a refused client (unknown CA) counts as a failure.
+        assert refused(t, server, "a.example",
+                       client_cert=t.certs.untrusted_client) is not None
+        info = wait_until("tls.info with 2 established connections",
+                          lambda: (lambda i: i if i["established"] == 2
+                                   and i["connections"] == 2 else None)(
+                                       tls_info(server)))
+        assert info["handshakes_ok"] == 2, info
+        assert info["handshakes_failed"] == 1, info
+        assert info["handshaking"] == 0 and info["generation"] == 1, info
+        assert info["max_connections"] > 0, info
+
+        # tls.options
+        opts = rpc_struct(server, "tls.options")
+        assert opts["config"] == server.tls_cfg, opts
+        assert opts["certificate"] == t.certs.server_cert, opts
+        assert opts["auto_reload"] == 0 and opts["tls_method"] == "TLSv1.2+", \
+            opts
+
+        # tls.domains: both file sections with file:line, the client
+        # default from the module parameters.
+        doms = {x["domain"]: x for x in structs(rpc_ok(server,
+                                                       "tls.domains"))}
+        assert sorted(doms) == ["client:default", "server:any(a.example)",
+                                "server:default"], sorted(doms)
+        sa = doms["server:any(a.example)"]
+        assert sa["source"] == "%s:%d" % (server.tls_cfg,
+                                          line_of(cfg, "[server:any]")), sa
+        assert sa["server_name"] == "a.example *.w.example", sa
+        assert sa["sni_default"] == "no" and sa["verify"] == "yes", sa
+        assert sa["subject"] == "/CN=dom a", sa
+        assert "DNS:dom-a" in sa["names"], sa
+        assert sa["days_left"] in (29, 30), sa
+        assert sa["not_after"].endswith("GMT"), sa
+        sd = doms["server:default"]
+        assert sd["source"] == "%s:2" % server.tls_cfg, sd
+        assert sd["subject"] == "/CN=dom default", sd
+        assert doms["client:default"]["source"] == "modparam", doms
+        for x in doms.values():
+            assert x["config"] == server.tls_cfg and x["generation"] == 1, x
+            assert isinstance(x.get("days_left", 0), int), x
+
+        # tls.kill: the client reads EOF, the row goes, the other one stays.
+        fault, out = rpc(server, "tls.kill", row["id"])
+        assert fault is None and out == "ok", (fault, out)
+        a.tls.settimeout(harness.IO_TIMEOUT)
+        try:
+            data = a.tls.recv(100)
+        except (ConnectionResetError, ssl.SSLEOFError) as exc:
+            raise AssertionError("killed connection reset, not closed: %r"
+                                 % exc) from None
+        assert data == b"", "killed connection sent %r" % data
+        peer = "%s:%d" % (HOST, a.local_port)
+        wait_until("killed connection gone from tls.list",
+                   lambda: all(r["peer"] != peer for r in tls_list(server)))
+        assert d.request(d.build("OPTIONS")).status == 200
+        fault, out = rpc(server, "tls.kill", row["id"])
+        assert fault == 404, (fault, out)
+        fault, out = rpc(server, "tls.kill")
+        assert fault == 400, (fault, out)
+    finally:
+        a.close()
+        d.close()

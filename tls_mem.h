@@ -1,0 +1,31 @@
+/*
+ * tls_mem.h: shared memory for OpenSSL, with a per-process block cache.
+ */
+#ifndef TLS_MEM_H
+#define TLS_MEM_H
+
+#include <stddef.h>
+
+/* Like shm_malloc/shm_free/shm_realloc (same shared memory, any process
+ * may free what another allocated), but small blocks are recycled through a
+ * bounded cache of the calling process. Only for memory allocated by these
+ * functions. */
+void *tls_shm_alloc(size_t size);
+void tls_shm_free(void *p);
+void *tls_shm_realloc(void *p, size_t size);
+
+/* Turns the cache on in this process (a child: never in the main process,
+ * whose cache every child would otherwise inherit). */
+void tls_shm_cache_enable(void);
+
+/* Gives every cached block back to the shared memory pool. */
+void tls_shm_cache_flush(void);
+
+/* Where to keep the total of all processes' caches (shared memory; set
+ * before fork). */
+void tls_shm_cache_counter(long *counter);
+
+/* Bytes this process holds in its cache (for tests and statistics). */
+size_t tls_shm_cache_bytes(void);
+
+#endif
