@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -270,6 +271,50 @@ static int tls_check_suites(SSL_CTX *ctx, const struct tls_domain *d,
 	return 0;
 }
 
+static int tls_load_ca_path(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
+		char *err, size_t errlen)
+{
+	struct stat st;
+	char why[512];
+
+	if (stat(cfg->ca_path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		tls_fmt(err, errlen, "%sca_path: '%s' is not a readable directory",
+				cfg->where, cfg->ca_path);
+		return -1;
+	}
+	tls_err_clear();
+	if (SSL_CTX_load_verify_locations(ctx, NULL, cfg->ca_path) != 1) {
+		tls_fmt(err, errlen, "%sca_path: '%s' cannot be used (%s)",
+				cfg->where, cfg->ca_path, tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Certificate revocation lists: the peer's certificate (the leaf) is
+ * checked against them; a revoked one fails verification. */
+static int tls_load_crl(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
+		char *err, size_t errlen)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lookup;
+	char why[512];
+	int n;
+
+	if (tls_file_check("crl", cfg->crl, cfg, err, errlen) < 0)
+		return -1;
+	tls_err_clear();
+	lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+	n = lookup ? X509_load_crl_file(lookup, cfg->crl, X509_FILETYPE_PEM) : 0;
+	if (n <= 0) {
+		tls_fmt(err, errlen, "%scrl: '%s' holds no CRL (%s)", cfg->where,
+				cfg->crl, tls_err_drain(why, sizeof(why)));
+		return -1;
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	return 0;
+}
+
 static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 		const struct tls_domain_cfg *cfg, char *err, size_t errlen)
 {
@@ -384,11 +429,18 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 		d->certificate = tls_strdup(cfg->certificate);
 		d->private_key = tls_strdup(key);
 	}
+	if (cfg->ca_path && tls_load_ca_path(d->ctx, cfg, err, errlen) < 0)
+		goto fail;
+	if (cfg->crl && tls_load_crl(d->ctx, cfg, err, errlen) < 0)
+		goto fail;
+	d->ca_path = tls_strdup(cfg->ca_path);
+	d->crl = tls_strdup(cfg->crl);
 	if (cfg->ca_list) {
 		if (tls_load_ca(d->ctx, cfg, err, errlen) < 0)
 			goto fail;
 		d->ca_list = tls_strdup(cfg->ca_list);
-	} else if (cfg->role == TLS_ROLE_CLIENT && cfg->verify_certificate) {
+	} else if (cfg->role == TLS_ROLE_CLIENT && cfg->verify_certificate
+			&& cfg->ca_path == NULL) {
 		/* A client that verifies and was given no CA list trusts what the
 		 * system trusts (Debian: ca-certificates). */
 		if (SSL_CTX_set_default_verify_paths(d->ctx) != 1) {
@@ -432,6 +484,8 @@ void tls_domain_free(struct tls_domain *d)
 	OPENSSL_free(d->certificate);
 	OPENSSL_free(d->private_key);
 	OPENSSL_free(d->ca_list);
+	OPENSSL_free(d->ca_path);
+	OPENSSL_free(d->crl);
 	OPENSSL_free(d->server_name);
 	OPENSSL_free(d);
 }
@@ -449,6 +503,8 @@ static void tls_cfg_merge(struct tls_domain_cfg *out,
 	TLS_TAKE_STR(method);
 	TLS_TAKE_STR(private_key_password);
 	TLS_TAKE_STR(ca_list);
+	TLS_TAKE_STR(ca_path);
+	TLS_TAKE_STR(crl);
 	TLS_TAKE_STR(cipher_list);
 	TLS_TAKE_STR(cipher_suites);
 	TLS_TAKE_INT(verify_certificate);

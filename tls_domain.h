@@ -29,6 +29,8 @@ struct tls_domain_cfg {
 	const char *private_key;
 	const char *private_key_password;
 	const char *ca_list;
+	const char *ca_path;     /* directory of hashed CA files (c_rehash) */
+	const char *crl;         /* PEM CRLs: revoked peers are refused */
 	const char *cipher_list;
 	const char *cipher_suites;
 	int verify_certificate;
@@ -68,6 +70,8 @@ struct tls_domain {
 	char *certificate; /* absolute paths, for logs and RPC */
 	char *private_key;
 	char *ca_list;       /* NULL for a client: the system's CA store */
+	char *ca_path;
+	char *crl;
 	char *server_name;   /* client: default SNI / expected identity */
 	int verify_wildcard;
 };

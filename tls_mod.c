@@ -62,6 +62,8 @@ static param_export_t tls_param_exports[] = {
 	{"private_key", PARAM_STRING, &tls_params.private_key},
 	{"private_key_password", PARAM_STRING, &tls_params.private_key_password},
 	{"ca_list", PARAM_STRING, &tls_params.ca_list},
+	{"ca_path", PARAM_STRING, &tls_params.ca_path},
+	{"crl", PARAM_STRING, &tls_params.crl},
 	{"cipher_list", PARAM_STRING, &tls_params.cipher_list},
 	{"cipher_suites", PARAM_STRING, &tls_params.cipher_suites},
 	{"verify_certificate", PARAM_INT, &tls_params.verify_certificate},
@@ -173,7 +175,7 @@ static char *tls_path(const char *p)
  * (client_*): a server that does not ask its clients for certificates still
  * checks who it connects to. */
 struct tls_param_paths {
-	char *cert, *key, *ca;
+	char *cert, *key, *ca, *ca_path, *crl;
 };
 
 static void tls_params_cfg(enum tls_role role, struct tls_domain_cfg *cfg,
@@ -187,6 +189,8 @@ static void tls_params_cfg(enum tls_role role, struct tls_domain_cfg *cfg,
 								 : tls_params.client_private_key);
 	paths->ca = tls_path(server || tls_params.client_ca_list == NULL
 					? tls_params.ca_list : tls_params.client_ca_list);
+	paths->ca_path = tls_path(tls_params.ca_path);
+	paths->crl = tls_path(tls_params.crl);
 	if (paths->cert == NULL && server) {
 		/* The documented default: cert.pem (certificate and key) beside
 		 * the config file. */
@@ -202,6 +206,8 @@ static void tls_params_cfg(enum tls_role role, struct tls_domain_cfg *cfg,
 	cfg->private_key_password = server ? tls_params.private_key_password
 									   : tls_params.client_private_key_password;
 	cfg->ca_list = paths->ca;
+	cfg->ca_path = paths->ca_path;
+	cfg->crl = paths->crl;
 	cfg->cipher_list = tls_params.cipher_list;
 	cfg->cipher_suites = tls_params.cipher_suites;
 	cfg->verify_certificate = server ? tls_params.verify_certificate
@@ -222,6 +228,8 @@ static void tls_param_paths_free(struct tls_param_paths *paths)
 	free(paths->cert);
 	free(paths->key);
 	free(paths->ca);
+	free(paths->ca_path);
+	free(paths->crl);
 }
 
 /* Builds a complete domain set from the config file (if any) and the
@@ -322,7 +330,7 @@ static unsigned long tls_files_fingerprint(void)
 	return h;
 }
 
-static void tls_auto_reload_timer(unsigned int ticks, void *param)
+static void tls_auto_reload_check(void)
 {
 	static unsigned long seen;
 	unsigned long now = tls_files_fingerprint();
@@ -338,6 +346,20 @@ static void tls_auto_reload_timer(unsigned int ticks, void *param)
 		seen = tls_files_fingerprint();
 	else
 		seen = now; /* retried only after the next change */
+}
+
+/* The module's timer process, every second: handshake timeouts, and every
+ * auto_reload seconds the check of the files on disk. */
+static void tls_timer(unsigned int ticks, void *param)
+{
+	static unsigned int elapsed;
+
+	tls_server_timer();
+	if (tls_params.auto_reload > 0
+			&& ++elapsed >= (unsigned int)tls_params.auto_reload) {
+		elapsed = 0;
+		tls_auto_reload_check();
+	}
 }
 
 /* Notices for settings that are accepted but mean less than in 2007. */
@@ -420,7 +442,7 @@ static int mod_init(void)
 	tls_set_low_mem();
 	if (tls_server_event_init() < 0)
 		return -1;
-	if (tls_params.auto_reload > 0 && register_basic_timers(1) < 0)
+	if (register_basic_timers(1) < 0)
 		return -1;
 	tls_init_before_fork();
 	LM_INFO("TLS ready: %s, certificate %s%s%s\n",
@@ -438,11 +460,10 @@ static int child_init(int rank)
 		tls_init_before_fork();
 		return 0;
 	}
-	if (rank == PROC_MAIN && !tls_disable && tls_params.auto_reload > 0
-			&& fork_basic_timer(PROC_TIMER, "TLS auto reload", 1,
-					   tls_auto_reload_timer, NULL, tls_params.auto_reload)
+	if (rank == PROC_MAIN && !tls_disable
+			&& fork_basic_timer(PROC_TIMER, "TLS timer", 1, tls_timer, NULL, 1)
 					< 0) {
-		LM_ERR("cannot start the automatic reload timer\n");
+		LM_ERR("cannot start the TLS timer process\n");
 		return -1;
 	}
 	return 0;

@@ -15,6 +15,8 @@ struct tls_params {
 	char *private_key;
 	char *private_key_password;
 	char *ca_list;
+	char *ca_path;
+	char *crl;
 	char *cipher_list;
 	char *cipher_suites;
 	int verify_certificate;

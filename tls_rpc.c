@@ -29,8 +29,9 @@
 #include "tls_util.h"
 #include "tls_verify.h"
 
-/* Most connections tls.list prints: a bound on the pkg memory it uses. */
-#define TLS_RPC_LIST_MAX 10000
+/* Most connections tls.list prints: a bound on the pkg memory it uses
+ * (about 600 bytes a row, for the rows that exist). */
+#define TLS_RPC_LIST_MAX 1000
 
 struct tls_rpc_row {
 	int id;
@@ -140,16 +141,19 @@ static void tls_rpc_list(rpc_t *rpc, void *ctx)
 	struct tls_rpc_row *rows;
 	struct tls_conn *tc;
 	ticks_t now = get_ticks_raw();
-	int n = 0, i;
+	int n = 0, i, max;
 	void *h;
 
-	rows = pkg_malloc(sizeof(*rows) * TLS_RPC_LIST_MAX);
+	max = atomic_get(&tls_shared->connections) + 16;
+	if (max > TLS_RPC_LIST_MAX)
+		max = TLS_RPC_LIST_MAX;
+	rows = pkg_malloc(sizeof(*rows) * (size_t)max);
 	if (rows == NULL) {
 		rpc->fault(ctx, 500, "out of memory");
 		return;
 	}
 	lock_get(&tls_shared->lock);
-	for (tc = tls_shared->conns; tc && n < TLS_RPC_LIST_MAX; tc = tc->next)
+	for (tc = tls_shared->conns; tc && n < max; tc = tc->next)
 		tls_rpc_row_fill(&rows[n++], tc, now);
 	lock_release(&tls_shared->lock);
 	for (i = 0; i < n; i++) {
@@ -243,6 +247,17 @@ static void tls_rpc_options(rpc_t *rpc, void *ctx)
 			"tls_log", tls_params.log,
 			"verify_wildcard", tls_params.verify_wildcard,
 			"tls_force_run", tls_params.force_run);
+	rpc->struct_add(h, "dddddddsss",
+			"send_timeout", tls_params.send_timeout,
+			"tls_disable_compression", tls_params.disable_compression,
+			"low_mem_threshold1", tls_params.low_mem_threshold1,
+			"low_mem_threshold2", tls_params.low_mem_threshold2,
+			"session_resumption", tls_params.session_resumption,
+			"session_cache_size", tls_params.session_cache_size,
+			"ticket_key_lifetime", tls_params.ticket_key_lifetime,
+			"client_private_key", TLS_S(tls_params.client_private_key),
+			"ca_path", TLS_S(tls_params.ca_path),
+			"crl", TLS_S(tls_params.crl));
 }
 
 /* Subject, SANs and expiry of a domain's own certificate. */
@@ -348,7 +363,10 @@ static void tls_rpc_reload(rpc_t *rpc, void *ctx)
 	unsigned int gen;
 
 	if (tls_reload(&gen, err, sizeof(err)) < 0) {
-		tls_rpc_short(err, msg, sizeof(msg));
+		if (strlen(err) < sizeof(msg))
+			memcpy(msg, err, strlen(err) + 1);
+		else
+			tls_rpc_short(err, msg, sizeof(msg));
 		rpc->fault(ctx, 500, "%s", msg);
 		return;
 	}

@@ -359,7 +359,7 @@ static int tls_verify_cb(int ok, X509_STORE_CTX *store)
 	struct tls_conn *tc = ssl ? SSL_get_ex_data(ssl, tls_conn_idx) : NULL;
 	char have[512];
 
-	if (!ok || tc == NULL || tc->server_name == NULL
+	if (!ok || tc == NULL || tc->server_name == NULL || !tc->dom->verify
 			|| X509_STORE_CTX_get_error_depth(store) != 0)
 		return ok;
 	if (tls_verify_identity(X509_STORE_CTX_get_current_cert(store),
@@ -529,7 +529,8 @@ static int tls_conn_read(struct tcp_connection *c, struct tls_conn *tc,
 					" within handshake_timeout (%d s): closing\n",
 					tls_conn_peer(c, peer, sizeof(peer)), c->id,
 					tls_params.handshake_timeout);
-			tc->flags |= TLS_CONN_FAILED;
+			/* KILL too: the timer must not report it a second time. */
+			tc->flags |= TLS_CONN_FAILED | TLS_CONN_KILL;
 			c->state = S_CONN_EOF;
 			*flags |= RD_CONN_EOF;
 			return 0;
@@ -657,6 +658,18 @@ int tls_h_encode(struct tcp_connection *c, const char **pbuf,
 
 	*rest_buf = NULL;
 	*rest_len = 0;
+	if (tc && (tc->flags & TLS_CONN_KILL)
+			&& !(tc->flags & TLS_CONN_ESTABLISHED)) {
+		/* Closing a connection without a session (handshake timeout, a
+		 * refused one): a plaintext fatal handshake_failure alert, sent
+		 * and followed by the close, which the core then does quietly. */
+		static const char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40};
+		tc->flags |= TLS_CONN_FAILED;
+		send_flags->f |= SND_F_CON_CLOSE;
+		*pbuf = alert;
+		*plen = sizeof(alert);
+		return (int)sizeof(alert);
+	}
 	if (tc == NULL || (tc->flags & TLS_CONN_FAILED) || tls_low_mem(2)
 			|| tls_send_timed_out(c))
 		return -1;
@@ -800,12 +813,18 @@ static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc,
 		n = ip_addr2sbuf(&c->rcv.src_ip, sbuf, sizeof(sbuf) - 1);
 		sbuf[n > 0 ? n : 0] = '\0';
 		name = sbuf;
-		if (tc->dom->verify)
+		if (tc->dom->verify && tls_params.xavp_cfg)
 			LM_NOTICE("%s (conn %d): no server name set for this outbound"
 					" connection: the certificate must carry IP address %s"
 					" (set $xavp(%s=>server_name) or client_server_name)\n",
 					tls_conn_peer(c, peer, sizeof(peer)), c->id, name,
-					tls_params.xavp_cfg ? tls_params.xavp_cfg : "tls");
+					tls_params.xavp_cfg);
+		else if (tc->dom->verify)
+			LM_NOTICE("%s (conn %d): no server name set for this outbound"
+					" connection: the certificate must carry IP address %s"
+					" (set client_server_name, or xavp_cfg and that XAVP's"
+					" server_name)\n",
+					tls_conn_peer(c, peer, sizeof(peer)), c->id, name);
 	} else if (!tls_is_ip_literal(name)
 			&& SSL_set_tlsext_host_name(tc->ssl, name) != 1) {
 		LM_ERR("cannot set SNI '%s'\n", name);
@@ -817,8 +836,7 @@ static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc,
 				tls_conn_peer(c, peer, sizeof(peer)), c->id);
 		c->flags |= F_CONN_NOSEND;
 	}
-	if (!tc->dom->verify)
-		return 0;
+	/* Kept for the identity check, and for tls.list either way. */
 	len = strlen(name) + 1;
 	tc->server_name = shm_malloc(len);
 	if (tc->server_name == NULL) {
@@ -826,7 +844,8 @@ static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc,
 		return -1;
 	}
 	memcpy(tc->server_name, name, len);
-	SSL_set_verify(tc->ssl, SSL_get_verify_mode(tc->ssl), tls_verify_cb);
+	if (tc->dom->verify)
+		SSL_set_verify(tc->ssl, SSL_get_verify_mode(tc->ssl), tls_verify_cb);
 	return 0;
 }
 
@@ -967,18 +986,18 @@ int tls_conn_kill(int id)
 	struct tcp_connection *c = tcpconn_get(id, 0, 0, 0, 0);
 	struct tls_conn *tc;
 	struct dest_info dst;
-	int ok = 0;
+	int found = 0;
 
 	if (c == NULL)
 		return -1;
 	lock_get(&c->write_lock);
 	tc = c->type == PROTO_TLS ? c->extra_data : NULL;
-	if (tc && !(tc->flags & TLS_CONN_FAILED)) {
+	if (tc && !(tc->flags & TLS_CONN_KILL)) {
 		tc->flags |= TLS_CONN_KILL;
-		ok = 1;
+		found = 1;
 	}
 	lock_release(&c->write_lock);
-	if (ok) {
+	if (found) {
 		init_dest_info(&dst);
 		dst.proto = PROTO_TLS;
 		dst.id = c->id;
@@ -987,6 +1006,46 @@ int tls_conn_kill(int id)
 		dst.send_flags.f |= SND_F_CON_CLOSE;
 	}
 	tcpconn_put(c);
-	/* The core sends what encode makes of it (close_notify) and closes. */
-	return ok && tcp_send(&dst, 0, " ", 1) >= 0 ? 0 : -1;
+	/* The core sends what encode makes of it: close_notify then close, or
+	 * (no TLS session to close) an error, on which it closes at once. */
+	if (found)
+		(void)tcp_send(&dst, 0, " ", 1);
+	return found ? 0 : -1;
+}
+
+/* Run every second by the module's timer process: connections whose
+ * handshake has not completed within handshake_timeout are closed. The
+ * core keeps a new connection in its main process until the first bytes
+ * arrive, with its own (longer) idle lifetime; a client that connects and
+ * stays silent is found here. At most TLS_TIMEOUT_BATCH per run. */
+#define TLS_TIMEOUT_BATCH 256
+
+void tls_server_timer(void)
+{
+	static struct {
+		int id;
+		char peer[64];
+	} late[TLS_TIMEOUT_BATCH];
+	ticks_t now = get_ticks_raw();
+	ticks_t limit = S_TO_TICKS(tls_params.handshake_timeout);
+	struct tls_conn *tc;
+	int n = 0, i;
+
+	lock_get(&tls_shared->lock);
+	for (tc = tls_shared->conns; tc && n < TLS_TIMEOUT_BATCH; tc = tc->next)
+		/* flags read without the connection's lock: a candidate only,
+		 * tls_conn_kill() decides under the lock. */
+		if (!(tc->flags & (TLS_CONN_ESTABLISHED | TLS_CONN_KILL))
+				&& TICKS_GT(now, tc->started + limit)) {
+			late[n].id = tc->c->id;
+			tls_conn_peer(tc->c, late[n].peer, sizeof(late[n].peer));
+			n++;
+		}
+	lock_release(&tls_shared->lock);
+	for (i = 0; i < n; i++) {
+		LOG(tls_params.log, "%s (conn %d): TLS handshake not completed within"
+				" handshake_timeout (%d s): closing\n", late[i].peer,
+				late[i].id, tls_params.handshake_timeout);
+		tls_conn_kill(late[i].id);
+	}
 }

@@ -66,6 +66,10 @@ int tls_server_init(void);
  * core (which then closes it). 0, or -1 if it is gone. */
 int tls_conn_kill(int id);
 
+/* Closes connections stuck in their handshake; the timer process calls it
+ * every second. */
+void tls_server_timer(void);
+
 /* Looks up event_route[tls:connection-out]; in mod_init. 0 or -1. */
 int tls_server_event_init(void);
 /* Set while that route runs, for the selects (see tls_server.c). */
