@@ -27,6 +27,7 @@
 #include "tls_session.h"
 #include "tls_util.h"
 #include "tls_locking.h"
+#include "tls_mem.h"
 #include "tls_mod.h"
 #include "tls_select.h"
 #include "tls_server.h"
@@ -277,6 +278,7 @@ int tls_reload(unsigned int *generation, char *err, size_t errlen)
 	}
 	set = tls_load_set(err, errlen);
 	if (set == NULL) {
+		tls_shm_cache_flush();
 		atomic_inc(&tls_shared->reloads_failed);
 		__atomic_store_n(tls_reloading, 0, __ATOMIC_RELEASE);
 		LM_WARN("reload refused, the running configuration stays: %s\n",
@@ -286,6 +288,10 @@ int tls_reload(unsigned int *generation, char *err, size_t errlen)
 	tls_set_publish(set);
 	*generation = set->generation;
 	atomic_inc(&tls_shared->reloads);
+	/* This process freed a whole generation if nothing used it any more:
+	 * its blocks go back to the shared pool rather than to this process's
+	 * cache, where an RPC or timer process would hardly reuse them. */
+	tls_shm_cache_flush();
 	__atomic_store_n(tls_reloading, 0, __ATOMIC_RELEASE);
 	LM_INFO("TLS configuration reloaded: generation %u\n", *generation);
 	return 0;
