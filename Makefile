@@ -37,7 +37,7 @@ MODULE_CFLAGS = -fPIC -DPIC $(CFLAGS) $(C_DEFS) -DMOD_NAME='"tls"' \
 MODULE_LDFLAGS = $(MOD_LDFLAGS) $(SAN_CFLAGS)
 MODULE_LIBS = -lssl -lcrypto
 
-.PHONY: all host test unit integration install uninstall clean run
+.PHONY: all host test unit integration install uninstall clean run bench
 
 all: $(NAME)
 
@@ -78,9 +78,15 @@ uninstall:
 run: $(NAME)
 	bash scripts/run.sh
 
+# Debian's tls.so against this one in the same kamailio, side by side
+# (bench/README.md); BENCH_QUICK=1 for a short smoke run.
+bench: $(NAME)
+	$(MAKE) -C bench run
+
 clean:
 	rm -rf build $(NAME)
 	@$(MAKE) -s -C test/unit clean 2>/dev/null || true
+	@$(MAKE) -s -C bench clean 2>/dev/null || true
 
 # ---------------------------------------------------------------------------
 # Hostile input (issue 7): fuzzing and sanitizers.
