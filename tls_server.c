@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -800,6 +801,28 @@ static const char *tls_script_server_name(char *buf, size_t size)
  * server's certificate must carry: the script's name, else the client
  * domain's, else the destination address itself (matched against an
  * iPAddress subjectAltName). */
+/* Outbound without a name: the destination address is what the certificate
+ * must carry. Said at most once every 10 s per process: the core may
+ * reconnect to a peer that left for every reply it has for it. */
+static void tls_notice_no_name(struct tcp_connection *c, const char *ip)
+{
+	static time_t last;
+	time_t now = time(NULL);
+	char peer[64];
+
+	if (now - last < 10)
+		return;
+	last = now;
+	LM_NOTICE("%s (conn %d): no server name set for this outbound connection:"
+			" the certificate must carry IP address %s (set %s%s%s)\n",
+			tls_conn_peer(c, peer, sizeof(peer)), c->id, ip,
+			tls_params.xavp_cfg ? "$xavp(" : "client_server_name, or xavp_cfg"
+										   " and that XAVP's server_name",
+			tls_params.xavp_cfg ? tls_params.xavp_cfg : "",
+			tls_params.xavp_cfg ? "=>server_name) or client_server_name"
+								: "");
+}
+
 static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc,
 		const char *name)
 {
@@ -813,18 +836,8 @@ static int tls_client_setup(struct tcp_connection *c, struct tls_conn *tc,
 		n = ip_addr2sbuf(&c->rcv.src_ip, sbuf, sizeof(sbuf) - 1);
 		sbuf[n > 0 ? n : 0] = '\0';
 		name = sbuf;
-		if (tc->dom->verify && tls_params.xavp_cfg)
-			LM_NOTICE("%s (conn %d): no server name set for this outbound"
-					" connection: the certificate must carry IP address %s"
-					" (set $xavp(%s=>server_name) or client_server_name)\n",
-					tls_conn_peer(c, peer, sizeof(peer)), c->id, name,
-					tls_params.xavp_cfg);
-		else if (tc->dom->verify)
-			LM_NOTICE("%s (conn %d): no server name set for this outbound"
-					" connection: the certificate must carry IP address %s"
-					" (set client_server_name, or xavp_cfg and that XAVP's"
-					" server_name)\n",
-					tls_conn_peer(c, peer, sizeof(peer)), c->id, name);
+		if (tc->dom->verify)
+			tls_notice_no_name(c, name);
 	} else if (!tls_is_ip_literal(name)
 			&& SSL_set_tlsext_host_name(tc->ssl, name) != 1) {
 		LM_ERR("cannot set SNI '%s'\n", name);

@@ -134,16 +134,18 @@ static int tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 				break;
 			if (memcmp(name, tls_keys->key[idx].name, 16) == 0) {
 				k = tls_keys->key[idx];
-				/* Always "renew": a TLS 1.3 client uses a ticket once
+				/* "Renew" (2) for TLS 1.3: its clients use a ticket once
 				 * (RFC 8446 C.4), so a resumed connection must get a new
 				 * one, or every other reconnection is a full handshake;
-				 * OpenSSL only sends one after resumption on this answer. */
-				ret = 2;
+				 * OpenSSL only sends one after resumption on this answer.
+				 * A TLS 1.2 ticket stays valid: renewed only when sealed
+				 * with the previous key. */
+				ret = (i == 1 || SSL_version(ssl) >= TLS1_3_VERSION) ? 2 : 1;
 				break;
 			}
 		}
 		/* The previous key opens tickets for one more lifetime only. */
-		if (ret == 2 && i == 1 && time(NULL) - tls_keys->made
+		if (ret > 0 && i == 1 && time(NULL) - tls_keys->made
 								>= (time_t)tls_keys->lifetime)
 			ret = 0;
 	}

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
 	kamailio kamailio-tls-modules kamailio-extra-modules
 	build-essential make gcc pkg-config dpkg-dev libssl-dev openssl check
-	python3 ca-certificates sslscan procps iproute2
+	python3 python3-cryptography ca-certificates sslscan procps iproute2
+	clang libclang-rt-14-dev gnuplot-nox
 )
 
 missing=()
