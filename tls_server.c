@@ -547,6 +547,11 @@ static int tls_conn_read(struct tcp_connection *c, struct tls_conn *tc,
 		n = SSL_read(tc->ssl, buf + total, room - total);
 		if (n > 0) {
 			total += n;
+			/* The socket gave less than asked (drained) and OpenSSL holds
+			 * nothing more: stop here rather than pay a read() for its
+			 * EAGAIN. The core calls again when more arrives. */
+			if ((*flags & RD_CONN_SHORT_READ) && !SSL_has_pending(tc->ssl))
+				return total;
 			continue;
 		}
 		res = tls_io_classify(tc->ssl, n);

@@ -57,6 +57,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,9 @@ static void make_certificate(char *cert_path, char *key_path)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	/* As in Kamailio (which ignores SIGPIPE): a write to a peer that has
+	 * gone is an error return, not the end of the process. */
+	signal(SIGPIPE, SIG_IGN);
 	struct tls_domain_cfg server, client;
 	struct tls_domain_set *set;
 	char cert[256], key[256], err[1024];
@@ -577,9 +581,10 @@ static void peer_write(struct fconn *f, const void *data, size_t len)
 			stuck = 0;
 			continue;
 		}
+		if (f->dead || (n < 0 && errno == EPIPE))
+			return; /* nobody reads any more, or this side already shut its
+					   write direction (after the client's close) */
 		require(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
-		if (f->dead)
-			return; /* nobody reads any more */
 		reader_event(f);
 		stuck++;
 	}

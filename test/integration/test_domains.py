@@ -332,7 +332,7 @@ def _sni_cfg(p, t):
     return (section("server:default", **domain_keys(p.leaf("dom default")))
             + section("server:any", server_name="a.example",
                       **domain_keys(p.leaf("dom a")))
-            # The longer wildcard before the shorter one: order must not matter.
+            # The longer wildcard first: file order must not matter.
             + section("server:any", server_name="*.x.b.example",
                       **domain_keys(p.leaf("dom wild x.b")))
             + section("server:any", server_name="*.b.example, c.example",
@@ -521,7 +521,8 @@ def test_domain_startup_errors(t):
                          r"No such file")
 
     text = head + section("server:any", server_name="a.example",
-                          certificate=other[0], private_key=good["private_key"])
+                          certificate=other[0],
+                          private_key=good["private_key"])
     _startup_error(t, text, [line_of(text, "[server:any]"),
                              line_of(text, good["private_key"], 2)],
                    r"private_key: '%s' does not match the certificate '%s'"
