@@ -136,13 +136,9 @@ void *tls_shm_realloc(void *p, size_t size)
 	h = tls_mem_hdr(p);
 	if (size <= h->size && (h->cls != TLS_MEM_LARGE || size * 2 > h->size))
 		return p;
-	if (h->cls == TLS_MEM_LARGE && tls_mem_class(size) < 0) {
-		h = shm_realloc(h, sizeof(*h) + size);
-		if (h == NULL)
-			return NULL;
-		h->size = size;
-		return tls_mem_user(h);
-	}
+	/* Always a new block and a copy: q_malloc's own realloc was seen to
+	 * lose memory on every reload (large blocks grown by OpenSSL while
+	 * loading certificates). */
 	q = tls_shm_alloc(size);
 	if (q == NULL)
 		return NULL;
