@@ -59,16 +59,6 @@ static const char *tls_conn_state(const struct tls_conn *tc)
 	return "handshake";
 }
 
-static void tls_addr_str(const struct ip_addr *ip, unsigned short port,
-		char *buf, size_t size)
-{
-	char a[IP_ADDR_MAX_STR_SIZE];
-	int n = ip_addr2sbuf((struct ip_addr *)ip, a, sizeof(a) - 1);
-
-	a[n > 0 ? n : 0] = '\0';
-	snprintf(buf, size, ip->af == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
-}
-
 static const char *tls_domain_label(const struct tls_domain *d, char *buf,
 		size_t size)
 {

@@ -83,17 +83,22 @@ char *tls_err_drain(char *buf, size_t size)
 	return buf;
 }
 
+const char *tls_addr_str(const struct ip_addr *ip, unsigned short port,
+		char *buf, size_t size)
+{
+	char a[IP_ADDR_MAX_STR_SIZE];
+	int n;
+
+	n = ip_addr2sbuf((struct ip_addr *)ip, a, sizeof(a) - 1);
+	a[n > 0 ? n : 0] = '\0';
+	snprintf(buf, size, ip->af == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
+	return buf;
+}
+
 const char *tls_conn_peer(const struct tcp_connection *c, char *buf,
 		size_t size)
 {
-	char ip[IP_ADDR_MAX_STR_SIZE];
-	int n;
-
-	n = ip_addr2sbuf((struct ip_addr *)&c->rcv.src_ip, ip, sizeof(ip) - 1);
-	ip[n > 0 ? n : 0] = '\0';
-	snprintf(buf, size, c->rcv.src_ip.af == AF_INET6 ? "[%s]:%u" : "%s:%u",
-			ip, c->rcv.src_port);
-	return buf;
+	return tls_addr_str(&c->rcv.src_ip, c->rcv.src_port, buf, size);
 }
 
 char *tls_fmt(char *buf, size_t size, const char *fmt, ...)

@@ -32,7 +32,13 @@ char *tls_err_drain(char *buf, size_t size);
  * its own cause only. Call before each SSL_* call whose errors are read. */
 #define tls_err_clear() ERR_clear_error()
 
-/* "[1.2.3.4]:5061" style peer of a connection, into buf (NUL-terminated). */
+struct ip_addr;
+
+/* "1.2.3.4:5061" or "[::1]:5061", into buf (NUL-terminated); returns buf. */
+const char *tls_addr_str(const struct ip_addr *ip, unsigned short port,
+		char *buf, size_t size);
+
+/* The same for the peer of a connection. */
 const char *tls_conn_peer(const struct tcp_connection *c, char *buf,
 		size_t size);
 
