@@ -21,6 +21,7 @@
  * Output: one "RESULT key=value ..." line and a short human summary.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -64,9 +65,10 @@ static const char *const state_names[] = {
 };
 
 #define MAX_WINDOW 128
-#define INBUF (64 * 1024)
+#define INBUF (64 * 1024)         /* persist: a window of responses */
+#define INBUF_ONE (8 * 1024)      /* other modes: one response at a time */
 #define REQ_MAX 768
-#define OUTBUF (MAX_WINDOW * REQ_MAX)
+#define MAX_SRC 256
 #define BACKOFF_US 10000ULL
 
 static struct {
@@ -88,6 +90,8 @@ static struct {
 	double setup_timeout;
 	const char *label;
 	int quiet;
+	const char *src;        /* --src: local IPv4 address or range */
+	int share_session;      /* --share-session */
 } opt = {
 	.host = "127.0.0.1", .port = "5061", .mode = M_NEW, .conc = 10,
 	.duration = 10.0, .tls_ver = 13, .threads = 1, .window = 8,
@@ -196,9 +200,10 @@ struct client {
 	uint64_t sent_at[MAX_WINDOW];
 	uint32_t sent_cseq[MAX_WINDOW];
 	unsigned local_port;
+	int src;                /* index into src_addr[] (--src) */
 	size_t in_len, out_len, out_off;
-	char in[INBUF + 1];
-	char out[OUTBUF];
+	char *in;               /* inbuf_size + 1 bytes */
+	char *out;              /* outbuf_size bytes */
 };
 
 struct worker {
@@ -208,6 +213,9 @@ struct worker {
 	int active;             /* clients not in S_DONE */
 	int inflight;           /* idle mode: setups / final requests under way */
 	int ramp;
+	int next_start;         /* idle mode: first client not yet started */
+	int next_final;         /* idle mode: first client not yet released */
+	uint64_t scan_every;    /* us between scans of all clients */
 	struct client *cl;
 	struct stats s;
 	pthread_t th;
@@ -217,12 +225,23 @@ static SSL_CTX *ctx;
 static struct sockaddr_storage srv_addr;
 static socklen_t srv_addrlen;
 static char via_host[128];
+static size_t inbuf_size, outbuf_size;
+/* --src: local addresses the connections are spread over, round robin */
+static struct sockaddr_in src_addr[MAX_SRC];
+static char src_text[MAX_SRC][INET_ADDRSTRLEN];
+static int n_src;
+/* --share-session: the newest session any connection received */
+static SSL_SESSION *shared_sess;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t t_start;
 static _Atomic uint64_t stop_at;   /* no new work after this */
 static _Atomic uint64_t hard_stop; /* everything is abandoned after this */
 static _Atomic long long claimed;
 static _Atomic int up_count, setup_failed, released, threads_done;
 static _Atomic int details_taken;
+/* --share-session: one client (the pilot) goes first, alone, until a
+ * session or an answer has come back */
+static _Atomic int pilot = -1, pilot_done;
 static _Atomic int err_logged[E_NKINDS];
 static char details[256] = "proto=none cipher=none group=none";
 
@@ -318,6 +337,11 @@ static void set_done(struct client *c)
 	}
 }
 
+static int client_gid(const struct client *c)
+{
+	return c->w->idx * 1000000 + c->id;
+}
+
 /* an operation failed: count it, drop the connection, decide what next */
 static void fail(struct client *c, enum ekind k, const char *fmt, ...)
 {
@@ -327,6 +351,10 @@ static void fail(struct client *c, enum ekind k, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	note_err(c, k, "%s", msg);
+	if (opt.share_session && !atomic_load(&pilot_done)) {
+		int me = client_gid(c);
+		atomic_compare_exchange_strong(&pilot, &me, -1);
+	}
 	int was_setup = opt.mode == M_IDLE && c->phase == 0;
 	conn_close(c);
 	if (opt.mode == M_IDLE) {
@@ -442,7 +470,7 @@ static int queue_request(struct client *c)
 	uint32_t cseq = ++c->cseq;
 	const char *tr = opt.plain ? "TCP" : "TLS";
 	char *p = c->out + c->out_len;
-	size_t room = sizeof c->out - c->out_len;
+	size_t room = outbuf_size - c->out_len;
 	int n = snprintf(p, room,
 		"OPTIONS sip:%s:%s;transport=%s SIP/2.0\r\n"
 		"Via: SIP/2.0/%s %s:%u;branch=z9hG4bK-lg%d.%d.%u.%u;rport\r\n"
@@ -455,7 +483,7 @@ static int queue_request(struct client *c)
 		"Content-Length: 0\r\n"
 		"\r\n",
 		via_host, opt.port, opt.plain ? "tcp" : "tls",
-		tr, via_host, c->local_port, c->w->idx, c->id, c->cycle, cseq,
+		tr, n_src ? src_text[c->src] : via_host, c->local_port, c->w->idx, c->id, c->cycle, cseq,
 		via_host, c->w->idx, c->id, c->cycle,
 		via_host, opt.port,
 		c->w->idx, c->id, c->cycle, cseq,
@@ -519,6 +547,17 @@ static const char *hdr_value(const char *h, size_t hlen, const char *name)
 	}
 }
 
+/* --share-session: may this client start a connection now? */
+static int may_start(const struct client *c)
+{
+	if (!opt.share_session || atomic_load(&pilot_done))
+		return 1;
+	int none = -1, me = client_gid(c);
+	if (atomic_compare_exchange_strong(&pilot, &none, me))
+		return 1;
+	return none == me;
+}
+
 static void record_ok(struct client *c, uint64_t now)
 {
 	c->w->s.ok++;
@@ -544,7 +583,7 @@ static int parse_responses(struct client *c)
 			v = hdr_value(c->in, hlen, "l");
 		unsigned long clen = v ? strtoul(v, NULL, 10) : 0;
 		size_t mlen = hlen + 2 + clen;
-		if (mlen > INBUF) {
+		if (mlen > inbuf_size) {
 			fail(c, E_STATUS, "response too large");
 			return -1;
 		}
@@ -567,6 +606,8 @@ static int parse_responses(struct client *c)
 			return -1;
 		}
 		c->w->s.requests++;
+		if (opt.share_session)
+			atomic_store(&pilot_done, 1);
 		switch (opt.mode) {
 		case M_NEW:
 		case M_RESUME:
@@ -604,6 +645,22 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	struct client *c = SSL_get_app_data(ssl);
 	if (!c)
 		return 0;
+	if (opt.share_session) {
+		/* one session for all, the newest replacing the one before.  A
+		 * copy of our own, used by no connection: OpenSSL marks the
+		 * session a TLS 1.3 connection resumed with (or failed with) as
+		 * not resumable, and each connection gets a copy of this one */
+		SSL_SESSION *copy = SSL_SESSION_dup(sess);
+		if (!copy)
+			return 0;
+		pthread_mutex_lock(&shared_lock);
+		if (shared_sess)
+			SSL_SESSION_free(shared_sess);
+		shared_sess = copy;
+		pthread_mutex_unlock(&shared_lock);
+		atomic_store(&pilot_done, 1);
+		return 0;       /* OpenSSL keeps its reference to sess */
+	}
 	if (c->sess)
 		SSL_SESSION_free(c->sess);
 	c->sess = sess;         /* we keep the reference */
@@ -645,8 +702,19 @@ static void after_connect(struct client *c)
 	SSL_set_app_data(c->ssl, c);
 	if (opt.sni)
 		SSL_set_tlsext_host_name(c->ssl, opt.sni);
-	if (opt.mode == M_RESUME && c->sess)
+	if (opt.share_session) {
+		SSL_SESSION *copy = NULL;
+		pthread_mutex_lock(&shared_lock);
+		if (shared_sess)
+			copy = SSL_SESSION_dup(shared_sess);
+		pthread_mutex_unlock(&shared_lock);
+		if (copy) {
+			SSL_set_session(c->ssl, copy);   /* takes a reference */
+			SSL_SESSION_free(copy);
+		}
+	} else if (opt.mode == M_RESUME && c->sess) {
 		SSL_set_session(c->ssl, c->sess);
+	}
 	c->st = S_HANDSHAKE;
 }
 
@@ -677,6 +745,15 @@ static void start_cycle(struct client *c, uint64_t now)
 	}
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (n_src) {
+		/* the port is picked at connect(), per source address: each
+		 * address has the whole ephemeral range towards the server */
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+		if (bind(c->fd, (struct sockaddr *)&src_addr[c->src], sizeof src_addr[c->src]) < 0) {
+			fail(c, E_CONNECT, "bind to %s: %s", src_text[c->src], strerror(errno));
+			return;
+		}
+	}
 	if (connect(c->fd, (struct sockaddr *)&srv_addr, srv_addrlen) == 0) {
 		after_connect(c);
 		return;
@@ -775,7 +852,7 @@ static void drive(struct client *c, uint32_t ev)
 				if (c->out_off == c->out_len)
 					c->out_off = c->out_len = 0;
 				for (;;) {
-					int r = io_read(c, c->in + c->in_len, INBUF - c->in_len, &want_r);
+					int r = io_read(c, c->in + c->in_len, inbuf_size - c->in_len, &want_r);
 					if (r > 0) {
 						c->in_len += (size_t)r;
 						progress = 1;
@@ -783,7 +860,7 @@ static void drive(struct client *c, uint32_t ev)
 							return;
 						if (c->st != S_RUN)
 							break;
-						if (c->in_len == INBUF) {
+						if (c->in_len == inbuf_size) {
 							fail(c, E_STATUS, "response buffer full");
 							return;
 						}
@@ -823,10 +900,10 @@ static void drive(struct client *c, uint32_t ev)
 			}
 			ev = 0;
 			uint32_t want = 0;
-			int r = io_read(c, c->in + c->in_len, INBUF - c->in_len, &want);
+			int r = io_read(c, c->in + c->in_len, inbuf_size - c->in_len, &want);
 			if (r > 0) {
 				c->in_len += (size_t)r;
-				if (c->in_len == INBUF) {
+				if (c->in_len == inbuf_size) {
 					fail(c, E_STATUS, "unsolicited data");
 					return;
 				}
@@ -912,12 +989,12 @@ static void scan(struct worker *w, uint64_t now)
 			} else if (opt.mode == M_IDLE) {
 				if (rel) {
 					set_done(c);    /* never started: too late */
-				} else if (w->inflight < w->ramp) {
+				} else if (w->inflight < w->ramp && may_start(c)) {
 					take_slot(c);
 					start_cycle(c, now);
 					drive(c, 0);
 				}
-			} else if (now >= c->start_at) {
+			} else if (now >= c->start_at && may_start(c)) {
 				start_cycle(c, now);
 				drive(c, 0);
 			}
@@ -960,6 +1037,39 @@ static void scan(struct worker *w, uint64_t now)
 	}
 }
 
+/* idle mode: a freed ramp slot goes to the next client at once, not at the
+ * next scan (which, with tens of thousands of clients, is some ms away);
+ * the scan still catches whatever these cursors passed by */
+static void idle_fill(struct worker *w, uint64_t now)
+{
+	if (opt.mode != M_IDLE || now >= atomic_load(&hard_stop))
+		return;
+	if (!atomic_load(&released)) {
+		while (w->inflight < w->ramp && w->next_start < w->n) {
+			struct client *c = &w->cl[w->next_start];
+			if (c->st == S_WAIT && !may_start(c))
+				break;
+			w->next_start++;
+			if (c->st != S_WAIT)
+				continue;
+			take_slot(c);
+			start_cycle(c, now);
+			drive(c, 0);
+		}
+		return;
+	}
+	while (w->inflight < w->ramp && w->next_final < w->n) {
+		struct client *c = &w->cl[w->next_final++];
+		if (c->st != S_HOLD)
+			continue;
+		take_slot(c);
+		c->phase = 1;
+		c->st = S_RUN;
+		c->req_pending = 1;
+		drive(c, 0);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -974,7 +1084,8 @@ static void *worker_main(void *arg)
 		for (int i = 0; i < n; i++)
 			drive(evs[i].data.ptr, evs[i].events);
 		uint64_t now = now_us();
-		if (now - last_scan >= 5000 || n <= 0) {
+		idle_fill(w, now);
+		if (now - last_scan >= w->scan_every || (n <= 0 && w->scan_every <= 5000)) {
 			scan(w, now);
 			last_scan = now;
 		}
@@ -1007,6 +1118,12 @@ static void usage(FILE *f)
 "      --sni NAME         send SNI\n"
 "      --setup-timeout S  idle: longest setup phase (default 120)\n"
 "      --label TEXT       echoed in the RESULT line\n"
+"      --src A[-B]        bind each connection to a local IPv4 address, round\n"
+"                         robin over the range A to B (e.g. 127.0.0.2-127.0.0.5):\n"
+"                         each address has its own ephemeral ports to the server\n"
+"      --share-session    new/idle: every connection offers the newest session\n"
+"                         any connection received (one full handshake, then\n"
+"                         resumptions), to set up many connections cheaply\n"
 "  -q, --quiet            only the RESULT line\n"
 "idle mode prints 'ALL_UP ...' once every connection is set up, then waits\n"
 "for SIGUSR1 (or the duration) before the last request on each.\n"
@@ -1029,7 +1146,8 @@ static long parse_long(const char *s, const char *what, long lo, long hi)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { O_PLAIN = 256, O_RAMP, O_TIMEOUT, O_CLOSEWAIT, O_SNI, O_SETUP, O_LABEL };
+	enum { O_PLAIN = 256, O_RAMP, O_TIMEOUT, O_CLOSEWAIT, O_SNI, O_SETUP, O_LABEL, O_SRC,
+	       O_SHARE };
 	static const struct option lo[] = {
 		{ "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "mode", 1, 0, 'm' },
 		{ "conc", 1, 0, 'c' }, { "duration", 1, 0, 'd' }, { "tls", 1, 0, 'V' },
@@ -1038,6 +1156,7 @@ static void parse_args(int argc, char **argv)
 		{ "timeout", 1, 0, O_TIMEOUT }, { "close-wait", 1, 0, O_CLOSEWAIT },
 		{ "sni", 1, 0, O_SNI }, { "setup-timeout", 1, 0, O_SETUP },
 		{ "label", 1, 0, O_LABEL }, { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' },
+		{ "src", 1, 0, O_SRC }, { "share-session", 0, 0, O_SHARE },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -1093,6 +1212,8 @@ static void parse_args(int argc, char **argv)
 			}
 			break;
 		case O_LABEL: opt.label = optarg; break;
+		case O_SRC: opt.src = optarg; break;
+		case O_SHARE: opt.share_session = 1; break;
 		case 'q': opt.quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
@@ -1106,6 +1227,56 @@ static void parse_args(int argc, char **argv)
 		opt.threads = opt.conc;
 	if (opt.mode != M_PERSIST)
 		opt.window = 1;
+	if (opt.share_session && opt.mode != M_NEW && opt.mode != M_IDLE) {
+		fprintf(stderr, "loadgen: --share-session is for modes new and idle\n");
+		exit(2);
+	}
+	if (opt.share_session && opt.plain) {
+		fprintf(stderr, "loadgen: --share-session needs TLS, not --plain\n");
+		exit(2);
+	}
+	inbuf_size = opt.mode == M_PERSIST ? INBUF : INBUF_ONE;
+	outbuf_size = (size_t)opt.window * REQ_MAX;
+}
+
+/* --src A or A-B (IPv4, B >= A, at most MAX_SRC addresses) */
+static void parse_src(void)
+{
+	char a[INET_ADDRSTRLEN + 1], b[INET_ADDRSTRLEN + 1];
+	const char *dash = strchr(opt.src, '-');
+	size_t la = dash ? (size_t)(dash - opt.src) : strlen(opt.src);
+	if (la == 0 || la >= sizeof a || (dash && strlen(dash + 1) >= sizeof b)) {
+		fprintf(stderr, "loadgen: bad --src '%s': want ADDR or ADDR-ADDR (IPv4)\n", opt.src);
+		exit(2);
+	}
+	memcpy(a, opt.src, la);
+	a[la] = 0;
+	snprintf(b, sizeof b, "%s", dash ? dash + 1 : a);
+	struct in_addr ia, ib;
+	if (inet_pton(AF_INET, a, &ia) != 1 || inet_pton(AF_INET, b, &ib) != 1) {
+		fprintf(stderr, "loadgen: bad --src '%s': not an IPv4 address or range\n", opt.src);
+		exit(2);
+	}
+	uint32_t lo = ntohl(ia.s_addr), hi = ntohl(ib.s_addr);
+	if (hi < lo || hi - lo >= MAX_SRC) {
+		fprintf(stderr, "loadgen: bad --src '%s': the range must go upwards and hold at most %d addresses\n",
+			opt.src, MAX_SRC);
+		exit(2);
+	}
+	if (srv_addr.ss_family != AF_INET) {
+		fprintf(stderr, "loadgen: --src is IPv4, the server address %s is not\n", opt.host);
+		exit(2);
+	}
+	for (uint32_t v = lo;; v++) {
+		struct sockaddr_in *s = &src_addr[n_src];
+		s->sin_family = AF_INET;
+		s->sin_port = 0;
+		s->sin_addr.s_addr = htonl(v);
+		inet_ntop(AF_INET, &s->sin_addr, src_text[n_src], sizeof src_text[n_src]);
+		n_src++;
+		if (v == hi)
+			break;
+	}
 }
 
 static void setup_tls(void)
@@ -1135,7 +1306,10 @@ static void setup_tls(void)
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
-	if (opt.mode == M_RESUME) {
+	if (opt.mode == M_IDLE)
+		/* tens of thousands of held connections: no idle record buffers */
+		SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (opt.mode == M_RESUME || opt.share_session) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
 					       SSL_SESS_CACHE_NO_INTERNAL_STORE);
 		SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
@@ -1173,16 +1347,29 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* one descriptor per connection and a few more: the soft limit goes
+	 * up to the hard one, and the hard one up too if that is allowed
+	 * (privileged, up to fs.nr_open) */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	rlim_t need = (rlim_t)opt.conc + 64;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+		if (rl.rlim_max < need) {
+			struct rlimit up = { need, need };
+			if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+				rl = up;
+		}
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)opt.conc + 64)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
 		fprintf(stderr, "loadgen: warning: open-file limit %lu is below %d connections\n",
 			(unsigned long)rl.rlim_cur, opt.conc);
 
 	resolve();
+	if (opt.src)
+		parse_src();
 	if (!opt.plain)
 		setup_tls();
 
@@ -1204,6 +1391,8 @@ int main(int argc, char **argv)
 		w->n = opt.conc / opt.threads + (t < opt.conc % opt.threads);
 		w->active = w->n;
 		w->ramp = opt.ramp / opt.threads > 0 ? opt.ramp / opt.threads : 1;
+		/* a scan visits every client: with many, scan less often */
+		w->scan_every = w->n > 5000 ? (uint64_t)w->n : 5000;
 		w->cl = calloc((size_t)w->n, sizeof *w->cl);
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (!w->cl || w->epfd < 0) {
@@ -1211,10 +1400,19 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		for (int i = 0; i < w->n; i++) {
-			w->cl[i].w = w;
-			w->cl[i].id = i;
-			w->cl[i].fd = -1;
-			w->cl[i].st = S_WAIT;
+			struct client *c = &w->cl[i];
+			c->w = w;
+			c->id = i;
+			c->fd = -1;
+			c->st = S_WAIT;
+			/* consecutive clients of all threads take consecutive addresses */
+			c->src = n_src ? (i * opt.threads + t) % n_src : 0;
+			c->in = malloc(inbuf_size + 1);
+			c->out = malloc(outbuf_size);
+			if (!c->in || !c->out) {
+				fprintf(stderr, "loadgen: out of memory for %d clients\n", opt.conc);
+				return 2;
+			}
 		}
 	}
 
@@ -1327,11 +1525,12 @@ int main(int argc, char **argv)
 	for (int k = 0; k < E_NKINDS; k++)
 		printf(" err_%s=%llu", ekind_names[k], (unsigned long long)tot.errors[k]);
 	printf(" close_wait_timeouts=%llu lat_p50_ms=%.3f lat_p99_ms=%.3f hs_p50_ms=%.3f "
-	       "hs_p99_ms=%.3f cpu_user=%.3f cpu_sys=%.3f cpu=%.3f stopped_by_signal=%d %s\n",
+	       "hs_p99_ms=%.3f cpu_user=%.3f cpu_sys=%.3f cpu=%.3f maxrss_kb=%ld stopped_by_signal=%d "
+	       "src_addrs=%d share_session=%d %s\n",
 	       (unsigned long long)tot.close_wait_to,
 	       h_pct_ms(&tot.lat, 0.50), h_pct_ms(&tot.lat, 0.99),
 	       h_pct_ms(&tot.hs, 0.50), h_pct_ms(&tot.hs, 0.99),
-	       cu, cs, cu + cs, sig_stop, opt.plain ? "proto=tcp cipher=none group=none" : details);
+	       cu, cs, cu + cs, ru1.ru_maxrss, sig_stop, n_src, opt.share_session, opt.plain ? "proto=tcp cipher=none group=none" : details);
 
 	if (!opt.quiet) {
 		printf("loadgen %s over %s%s, %d %s, %.2f s:\n", mode_names[opt.mode],
@@ -1358,10 +1557,16 @@ int main(int argc, char **argv)
 			if (ws[t].cl[i].sess)
 				SSL_SESSION_free(ws[t].cl[i].sess);
 		}
+		for (int i = 0; i < ws[t].n; i++) {
+			free(ws[t].cl[i].in);
+			free(ws[t].cl[i].out);
+		}
 		free(ws[t].cl);
 		close(ws[t].epfd);
 	}
 	free(ws);
+	if (shared_sess)
+		SSL_SESSION_free(shared_sess);
 	if (ctx)
 		SSL_CTX_free(ctx);
 	return 0;
