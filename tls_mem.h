@@ -1,5 +1,6 @@
 /*
- * tls_mem.h: shared memory for OpenSSL, with a per-process block cache.
+ * tls_mem.h: shared memory for OpenSSL: small blocks from shared slab pages,
+ * large ones from the core's allocator, a per-process cache in front.
  */
 #ifndef TLS_MEM_H
 #define TLS_MEM_H
@@ -7,8 +8,9 @@
 #include <stddef.h>
 
 /* Like shm_malloc/shm_free/shm_realloc (same shared memory, any process
- * may free what another allocated), but small blocks are recycled through a
- * bounded cache of the calling process. Only for memory allocated by these
+ * may free what another allocated), but small blocks are cut from slab pages (no
+ * per-block bookkeeping of the core's allocator) and freed blocks are
+ * recycled through a bounded cache of the calling process. Only for memory allocated by these
  * functions. */
 void *tls_shm_alloc(size_t size);
 void tls_shm_free(void *p);
@@ -27,5 +29,8 @@ void tls_shm_cache_counter(long *counter);
 
 /* Bytes this process holds in its cache (for tests and statistics). */
 size_t tls_shm_cache_bytes(void);
+
+/* Slab pages held, and the bytes of their free blocks (not in any cache). */
+void tls_shm_pool_stats(unsigned long *pages, unsigned long *free_bytes);
 
 #endif

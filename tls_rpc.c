@@ -21,6 +21,7 @@
 #include "core/timer_ticks.h"
 #include "core/ip_addr.h"
 
+#include "tls_mem.h"
 #include "tls_domain.h"
 #include "tls_locking.h"
 #include "tls_mod.h"
@@ -167,6 +168,7 @@ static void tls_rpc_info(rpc_t *rpc, void *ctx)
 {
 	int hs = 0, est = 0, failed = 0, closing = 0;
 	unsigned int gen;
+	unsigned long slab_pages, slab_free;
 	struct tls_conn *tc;
 	void *h;
 
@@ -188,6 +190,7 @@ static void tls_rpc_info(rpc_t *rpc, void *ctx)
 	lock_release(&tls_shared->lock);
 	if (rpc->add(ctx, "{", &h) < 0)
 		return;
+	tls_shm_pool_stats(&slab_pages, &slab_free);
 	rpc->struct_add(h, "dddddddddddd",
 			"connections", atomic_get(&tls_shared->connections),
 			"handshaking", hs, "established", est, "closing", closing,
@@ -198,8 +201,8 @@ static void tls_rpc_info(rpc_t *rpc, void *ctx)
 			"reloads", atomic_get(&tls_shared->reloads),
 			"reloads_failed", atomic_get(&tls_shared->reloads_failed),
 			"max_connections", tls_max_connections,
-			"shm_cached", (int)__atomic_load_n(&tls_shared->mem_cached,
-					__ATOMIC_RELAXED));
+			"shm_cached", (int)(__atomic_load_n(&tls_shared->mem_cached,
+					__ATOMIC_RELAXED) + (long)slab_free));
 }
 
 static const char *tls_rpc_options_doc[] = {
