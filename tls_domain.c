@@ -353,6 +353,7 @@ static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 }
 
 int (*tls_domain_servername_cb)(SSL *ssl, int *alert, void *arg);
+int (*tls_domain_client_hello_cb)(SSL *ssl, int *alert, void *arg);
 
 /* Options every context gets, whatever the configuration says. */
 static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role,
@@ -383,7 +384,30 @@ static void tls_set_hardening(SSL_CTX *ctx, enum tls_role role,
 		if (tls_domain_servername_cb)
 			SSL_CTX_set_tlsext_servername_callback(ctx,
 					tls_domain_servername_cb);
+		if (tls_domain_client_hello_cb)
+			SSL_CTX_set_client_hello_cb(ctx, tls_domain_client_hello_cb, NULL);
 	}
+}
+
+/* The certificates sent after ours. A certificate file without them leaves
+ * OpenSSL to find them in the CA store on every handshake: a whole
+ * X509_verify_cert(), signatures included, per new connection (measured: a
+ * seventh of a reader's CPU). Found once here instead, with the store
+ * complete (ca_list, ca_path, crl loaded); the same certificates go on the
+ * wire as before, the trust anchor included when the store has it. A chain
+ * that does not verify is kept as far as it goes, as OpenSSL would do per
+ * handshake. A file with intermediates is used as it is. 0 or -1. */
+static int tls_build_chain(SSL_CTX *ctx)
+{
+	STACK_OF(X509) *chain = NULL;
+
+	if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1 && sk_X509_num(chain) > 0)
+		return 0;
+	tls_err_clear();
+	if (SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR
+					| SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0)
+		return -1;
+	return 0;
 }
 
 static char *tls_strdup(const char *s)
@@ -449,6 +473,12 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 					tls_err_drain(why, sizeof(why)));
 			goto fail;
 		}
+	}
+	if (d->certificate && tls_build_chain(d->ctx) < 0) {
+		tls_fmt(err, errlen, "%scertificate: cannot build the chain of '%s'"
+				" (%s)", cfg->where, cfg->certificate,
+				tls_err_drain(why, sizeof(why)));
+		goto fail;
 	}
 	d->server_name = tls_strdup(cfg->server_name);
 	d->verify_wildcard = cfg->verify_wildcard;

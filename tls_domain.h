@@ -90,6 +90,8 @@ const char *tls_version_name(int version);
 
 /* Set on every server context built: the SNI (servername) callback. */
 extern int (*tls_domain_servername_cb)(SSL *ssl, int *alert, void *arg);
+/* Set by tls_server.c: the ClientHello callback of every server context. */
+extern int (*tls_domain_client_hello_cb)(SSL *ssl, int *alert, void *arg);
 
 /* Builds a domain completely or not at all: on error returns NULL and puts
  * one line naming the setting, the file and the problem in err. */

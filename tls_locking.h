@@ -36,6 +36,8 @@ struct tls_shared {
 	atomic_t reloads_failed;
 	long mem_cached;                /* bytes in the processes' block caches
 									   (tls_mem.c), atomic */
+	int low_mem_logged[2];          /* a low_mem_threshold crossing was
+									   logged (tls_server.c), atomic */
 };
 
 extern struct tls_shared *tls_shared;

@@ -37,6 +37,7 @@
 #include "core/fmsg.h"
 #include "core/route.h"
 
+#include "tls_mem.h"
 #include "tls_compat.h"
 #include "tls_locking.h"
 #include "tls_mod.h"
@@ -90,7 +91,8 @@ static char tls_verify_detail[768];
  * when memory is back, never one per connection.
  */
 static unsigned long tls_low_mem1, tls_low_mem2;
-static int tls_low_mem_logged[2];
+/* used only before the shared state exists */
+static int tls_low_mem_logged_local[2];
 
 void tls_server_set_low_mem(unsigned long t1, unsigned long t2)
 {
@@ -103,14 +105,15 @@ static int tls_low_mem(int which)
 {
 	unsigned long limit = which == 1 ? tls_low_mem1 : tls_low_mem2;
 	unsigned long avail;
-	int *logged = &tls_low_mem_logged[which - 1];
+	/* one flag for all processes: one line per crossing, not per process */
+	int *logged = tls_shared ? &tls_shared->low_mem_logged[which - 1]
+							 : &tls_low_mem_logged_local[which - 1];
 
 	if (limit == 0)
 		return 0;
 	avail = shm_available();
 	if (avail < limit) {
-		if (!*logged) {
-			*logged = 1;
+		if (!__atomic_exchange_n(logged, 1, __ATOMIC_RELAXED)) {
 			LM_WARN("free shared memory %lu KB below low_mem_threshold%d"
 					" (%lu KB): %s\n", avail / 1024, which, limit / 1024,
 					which == 1 ? "refusing new TLS connections"
@@ -118,8 +121,8 @@ static int tls_low_mem(int which)
 		}
 		return 1;
 	}
-	if (*logged) {
-		*logged = 0;
+	if (__atomic_load_n(logged, __ATOMIC_RELAXED)
+			&& __atomic_exchange_n(logged, 0, __ATOMIC_RELAXED)) {
 		LM_NOTICE("free shared memory back above low_mem_threshold%d\n",
 				which);
 	}
@@ -264,11 +267,60 @@ static int tls_bio_create(BIO *b)
 	return 1;
 }
 
-/* Server side, while the ClientHello is processed: the domain named by the
- * client's SNI, or for a client without SNI the domain marked for it;
- * otherwise the one chosen at accept (listening address, else default).
- * The protocol version is already chosen at this point: a domain's
- * tls_method only applies when it is chosen by address or as default. */
+/* The domain a ClientHello asks for: the one named by its SNI, or for a
+ * client without SNI the domain marked for it; NULL: the one chosen at
+ * accept (listening address, else default) stays. */
+static struct tls_domain *tls_sni_domain(struct tls_conn *tc,
+		const char *name)
+{
+	return name ? tls_domain_by_name(tc->set, TLS_ROLE_SERVER, name)
+				: tls_domain_sni_default(tc->set);
+}
+
+/* Server side, first thing on a ClientHello, before OpenSSL picks the
+ * protocol version: the versions of the domain the client asks for
+ * (tls_method). The rest of the domain follows in tls_sni_cb, once OpenSSL
+ * has parsed the extensions. A malformed server_name extension is left to
+ * OpenSSL, which refuses it. */
+static int tls_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_conn *tc = SSL_get_ex_data(ssl, tls_conn_idx);
+	const unsigned char *p;
+	size_t len, n;
+	char name[TLSEXT_MAXLEN_host_name + 1];
+	const char *asked = NULL;
+	struct tls_domain *d;
+
+	if (tc == NULL)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len)) {
+		/* ServerNameList (RFC 6066 3): length, then type, length, name */
+		if (len < 5 || ((size_t)p[0] << 8 | p[1]) != len - 2
+				|| p[2] != TLSEXT_NAMETYPE_host_name)
+			return SSL_CLIENT_HELLO_SUCCESS;
+		n = (size_t)p[3] << 8 | p[4];
+		if (n == 0 || n > len - 5 || n >= sizeof(name)
+				|| memchr(p + 5, 0, n) != NULL)
+			return SSL_CLIENT_HELLO_SUCCESS;
+		memcpy(name, p + 5, n);
+		name[n] = '\0';
+		asked = name;
+	}
+	d = tls_sni_domain(tc, asked);
+	if (d == NULL || d == tc->dom)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (!SSL_set_min_proto_version(ssl, d->min_version)
+			|| !SSL_set_max_proto_version(ssl, d->max_version)) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Server side, while the ClientHello is processed: the domain the client
+ * asks for (tls_sni_domain) takes over the connection: certificate,
+ * ciphers, client-certificate policy. Its versions were set by
+ * tls_hello_cb. */
 static int tls_sni_cb(SSL *ssl, int *alert, void *arg)
 {
 	struct tls_conn *tc = SSL_get_ex_data(ssl, tls_conn_idx);
@@ -277,8 +329,7 @@ static int tls_sni_cb(SSL *ssl, int *alert, void *arg)
 
 	if (tc == NULL)
 		return SSL_TLSEXT_ERR_OK;
-	d = name ? tls_domain_by_name(tc->set, TLS_ROLE_SERVER, name)
-			 : tls_domain_sni_default(tc->set);
+	d = tls_sni_domain(tc, name);
 	if (d == NULL || d == tc->dom)
 		return SSL_TLSEXT_ERR_OK;
 	if (SSL_set_SSL_CTX(ssl, d->ctx) != d->ctx) {
@@ -309,6 +360,7 @@ int tls_server_init(void)
 		return -1;
 	}
 	tls_domain_servername_cb = tls_sni_cb;
+	tls_domain_client_hello_cb = tls_hello_cb;
 	tls_conn_idx = SSL_get_ex_new_index(0, "tls_conn", NULL, NULL, NULL);
 	if (tls_conn_idx < 0) {
 		LM_ERR("cannot allocate an SSL ex_data index\n");
@@ -896,7 +948,7 @@ static void tls_conn_free(struct tls_conn *tc)
 	if (tc->server_name)
 		shm_free(tc->server_name);
 	tls_domain_set_put(tc->set);
-	shm_free(tc);
+	tls_shm_free(tc);
 }
 
 int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
@@ -912,7 +964,9 @@ int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 	 * idle connection is the handshake timeout. */
 	c->timeout = get_ticks_raw() + S_TO_TICKS(tls_params.handshake_timeout);
 	c->lifetime = S_TO_TICKS(tls_params.handshake_timeout);
-	tc = shm_malloc(sizeof(*tc));
+	/* from the slab pages OpenSSL's small blocks come from: no 104 bytes of
+	 * the core allocator's bookkeeping per connection (tls_mem.c) */
+	tc = tls_shm_alloc(sizeof(*tc));
 	if (tc == NULL) {
 		SHM_MEM_ERROR;
 		return -1;
@@ -931,7 +985,7 @@ int tls_h_tcpconn_init(struct tcp_connection *c, int sock)
 	tc->set = tls_set_acquire();
 	if (tc->set == NULL) {
 		LM_ERR("TLS is not configured\n");
-		shm_free(tc);
+		tls_shm_free(tc);
 		return -1;
 	}
 	if (c->state != S_CONN_ACCEPT)

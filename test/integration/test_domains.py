@@ -366,6 +366,35 @@ def test_domain_sni_selection(t):
         "expected %r" % (got, expected)
 
 
+def test_domain_sni_tls_method(t):
+    """A domain chosen by SNI brings its own tls_method: the version is
+    settled by the domain the client names, not by the default one."""
+    p = pki(t)
+    cfg = (section("server:default", tls_method="TLSv1.2+",
+                   **domain_keys(p.leaf("dom default")))
+           + section("server:any", server_name="v13.example",
+                     tls_method="TLSv1.3", **domain_keys(p.leaf("dom v13")))
+           + section("server:any", server_name="v12.example",
+                     tls_method="TLSv1.2", **domain_keys(p.leaf("dom v12"))))
+    server = start(t, cfg)
+    # TLS 1.3 only for v13.example: a TLS 1.2 client naming it is refused.
+    assert refused(t, server, "v13.example", version="TLSv1.2") is not None, \
+        "TLS 1.2 client served by a TLSv1.3 domain"
+    with connect(t, server, "v13.example") as conn:
+        assert conn.request(conn.build("OPTIONS")).status == 200
+        assert peer_cn(conn) == "dom v13" and conn.version == "TLSv1.3", \
+            (peer_cn(conn), conn.version)
+    # TLS 1.2 only for v12.example: a client that could do 1.3 gets 1.2.
+    with connect(t, server, "v12.example") as conn:
+        assert conn.request(conn.build("OPTIONS")).status == 200
+        assert peer_cn(conn) == "dom v12" and conn.version == "TLSv1.2", \
+            (peer_cn(conn), conn.version)
+    # The default domain still takes both.
+    assert served_cn(t, server, "other.example", version="TLSv1.2") \
+        == "dom default"
+    assert served_cn(t, server, None, version="TLSv1.3") == "dom default"
+
+
 def test_domain_address_selection(t):
     """Without an sni_default domain, a client that sends no SNI (or an
     unknown name) gets the domain of the listening address; a domain for
