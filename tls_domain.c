@@ -103,27 +103,72 @@ const char *tls_version_name(int version)
 	}
 }
 
+/* The prefix of an error about a setting: the line of key k1 (else of k2;
+ * TLS_CFG_* indexes, -1: none) when the config file section sets it, else
+ * cfg->where (the section's header, or nothing for module parameters).
+ * Two buffers: good for two calls in one message. */
+static const char *tls_where2(const struct tls_domain_cfg *cfg, int k1, int k2)
+{
+	static char buf[2][600];
+	static unsigned int n;
+	int line = 0;
+	char *b;
+
+	if (cfg->key_line != NULL) {
+		if (k1 >= 0 && k1 < TLS_CFG_KEYS)
+			line = cfg->key_line[k1];
+		if (line <= 0 && k2 >= 0 && k2 < TLS_CFG_KEYS)
+			line = cfg->key_line[k2];
+	}
+	if (line <= 0)
+		return cfg->where;
+	b = buf[n++ & 1];
+	tls_fmt(b, sizeof(buf[0]), "%s:%d: %s ", cfg->file, line,
+			cfg->section ? cfg->section : "");
+	return b;
+}
+
+static const char *tls_where(const struct tls_domain_cfg *cfg, int key)
+{
+	return tls_where2(cfg, key, -1);
+}
+
+/* The TLS_CFG_* index of a key name, -1 if none. */
+static int tls_key_of(const char *name)
+{
+	int k;
+
+	for (k = 0; k < TLS_CFG_KEYS; k++)
+		if (strcmp(tls_cfg_key_name((enum tls_cfg_key)k), name) == 0)
+			return k;
+	return -1;
+}
+
 /* Fails with a readable reason when a file cannot be opened for reading. */
 static int tls_file_check(const char *what, const char *path,
 		const struct tls_domain_cfg *cfg, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
+	int k = tls_key_of(what);
 	char c;
+#define FILEW \
+	tls_where2(cfg, k, k == TLS_CFG_PRIVATE_KEY ? TLS_CFG_CERTIFICATE : -1)
 
 	if (f == NULL) {
-		tls_fmt(err, errlen, "%s%s: cannot read '%s': %s", cfg->where, what,
+		tls_fmt(err, errlen, "%s%s: cannot read '%s': %s", FILEW, what,
 				path, strerror(errno));
 		return -1;
 	}
 	/* fopen() succeeds on a directory; the read tells. */
 	if (fread(&c, 1, 1, f) != 1 && ferror(f)) {
-		tls_fmt(err, errlen, "%s%s: cannot read '%s': %s", cfg->where, what,
+		tls_fmt(err, errlen, "%s%s: cannot read '%s': %s", FILEW, what,
 				path, strerror(errno));
 		fclose(f);
 		return -1;
 	}
 	fclose(f);
 	return 0;
+#undef FILEW
 }
 
 struct tls_pw {
@@ -156,13 +201,16 @@ static int tls_load_key(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	EVP_PKEY *pkey;
 	BIO *in;
 	int ok;
+	/* errors about the key: its own line, else the certificate's (a key in
+	 * the certificate file) */
+#define KEYW tls_where2(cfg, TLS_CFG_PRIVATE_KEY, TLS_CFG_CERTIFICATE)
 
 	if (tls_file_check("private_key", key, cfg, err, errlen) < 0)
 		return -1;
 	in = BIO_new_file(key, "r");
 	if (in == NULL) {
 		tls_fmt(err, errlen, "%sprivate_key: cannot open '%s' (%s)",
-				cfg->where, key, tls_err_drain(why, sizeof(why)));
+				KEYW, key, tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
 	tls_err_clear();
@@ -172,13 +220,14 @@ static int tls_load_key(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 		tls_err_drain(why, sizeof(why));
 		if (pw.asked && pw.password == NULL)
 			tls_fmt(err, errlen, "%sprivate_key: '%s' is encrypted and"
-					" private_key_password is not set", cfg->where, key);
+					" private_key_password is not set", KEYW, key);
 		else if (pw.asked)
 			tls_fmt(err, errlen, "%sprivate_key_password: wrong password for"
-					" '%s'", cfg->where, key);
+					" '%s'", tls_where2(cfg, TLS_CFG_PRIVATE_KEY_PASSWORD,
+							TLS_CFG_PRIVATE_KEY), key);
 		else
 			tls_fmt(err, errlen, "%sprivate_key: '%s' holds no usable private"
-					" key (%s)", cfg->where, key, why);
+					" key (%s)", KEYW, key, why);
 		return -1;
 	}
 	tls_err_clear();
@@ -187,11 +236,12 @@ static int tls_load_key(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	EVP_PKEY_free(pkey);
 	if (!ok) {
 		tls_fmt(err, errlen, "%sprivate_key: '%s' does not match the"
-				" certificate '%s' (%s)", cfg->where, key, cert,
+				" certificate '%s' (%s)", KEYW, key, cert,
 				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
 	return 0;
+#undef KEYW
 }
 
 static int tls_load_cert(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
@@ -204,7 +254,7 @@ static int tls_load_cert(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	tls_err_clear();
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		tls_fmt(err, errlen, "%scertificate: '%s' holds no usable"
-				" certificate (%s)", cfg->where, cert,
+				" certificate (%s)", tls_where(cfg, TLS_CFG_CERTIFICATE), cert,
 				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
@@ -222,7 +272,8 @@ static int tls_load_ca(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	tls_err_clear();
 	if (SSL_CTX_load_verify_locations(ctx, cfg->ca_list, NULL) != 1) {
 		tls_fmt(err, errlen, "%sca_list: '%s' holds no CA certificate (%s)",
-				cfg->where, cfg->ca_list, tls_err_drain(why, sizeof(why)));
+				tls_where(cfg, TLS_CFG_CA_LIST), cfg->ca_list,
+				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
 	if (cfg->role == TLS_ROLE_SERVER) {
@@ -253,19 +304,21 @@ static int tls_check_suites(SSL_CTX *ctx, const struct tls_domain *d,
 	}
 	if (d->min_version >= TLS1_3_VERSION && n13 == 0) {
 		tls_fmt(err, errlen, "%scipher_suites: '%s' leaves no TLS 1.3 suite"
-				" for tls_method '%s'", cfg->where,
+				" for tls_method '%s'",
+				tls_where2(cfg, TLS_CFG_CIPHER_SUITES, TLS_CFG_METHOD),
 				cfg->cipher_suites ? cfg->cipher_suites : "", cfg->method);
 		return -1;
 	}
 	if (d->max_version == TLS1_2_VERSION && n12 == 0) {
 		tls_fmt(err, errlen, "%scipher_list: '%s' leaves no TLS 1.2 cipher"
-				" for tls_method '%s'", cfg->where,
+				" for tls_method '%s'",
+				tls_where2(cfg, TLS_CFG_CIPHER_LIST, TLS_CFG_METHOD),
 				cfg->cipher_list ? cfg->cipher_list : "", cfg->method);
 		return -1;
 	}
 	if (n12 + n13 == 0) {
 		tls_fmt(err, errlen, "%scipher_list/cipher_suites: no cipher left",
-				cfg->where);
+				tls_where2(cfg, TLS_CFG_CIPHER_LIST, TLS_CFG_CIPHER_SUITES));
 		return -1;
 	}
 	return 0;
@@ -279,13 +332,14 @@ static int tls_load_ca_path(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 
 	if (stat(cfg->ca_path, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		tls_fmt(err, errlen, "%sca_path: '%s' is not a readable directory",
-				cfg->where, cfg->ca_path);
+				tls_where(cfg, TLS_CFG_CA_PATH), cfg->ca_path);
 		return -1;
 	}
 	tls_err_clear();
 	if (SSL_CTX_load_verify_locations(ctx, NULL, cfg->ca_path) != 1) {
 		tls_fmt(err, errlen, "%sca_path: '%s' cannot be used (%s)",
-				cfg->where, cfg->ca_path, tls_err_drain(why, sizeof(why)));
+				tls_where(cfg, TLS_CFG_CA_PATH), cfg->ca_path,
+				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
 	return 0;
@@ -307,7 +361,8 @@ static int tls_load_crl(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
 	n = lookup ? X509_load_crl_file(lookup, cfg->crl, X509_FILETYPE_PEM) : 0;
 	if (n <= 0) {
-		tls_fmt(err, errlen, "%scrl: '%s' holds no CRL (%s)", cfg->where,
+		tls_fmt(err, errlen, "%scrl: '%s' holds no CRL (%s)",
+				tls_where(cfg, TLS_CFG_CRL),
 				cfg->crl, tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
@@ -323,14 +378,15 @@ static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 
 	if (tls_method_parse(cfg->method, &d->min_version, &d->max_version,
 				&warn) < 0) {
-		tls_fmt(err, errlen, "%stls_method: '%s': %s", cfg->where,
+		tls_fmt(err, errlen, "%stls_method: '%s': %s",
+				tls_where(cfg, TLS_CFG_METHOD),
 				cfg->method, warn);
 		return -1;
 	}
 	if (!SSL_CTX_set_min_proto_version(ctx, d->min_version)
 			|| !SSL_CTX_set_max_proto_version(ctx, d->max_version)) {
 		tls_fmt(err, errlen, "%stls_method: '%s' is not supported by this"
-				" OpenSSL (%s)", cfg->where, cfg->method,
+				" OpenSSL (%s)", tls_where(cfg, TLS_CFG_METHOD), cfg->method,
 				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
@@ -338,14 +394,16 @@ static int tls_set_protocol(SSL_CTX *ctx, struct tls_domain *d,
 	if (SSL_CTX_set_cipher_list(ctx, cfg->cipher_list ? cfg->cipher_list
 					: TLS_DEFAULT_CIPHER_LIST) != 1) {
 		tls_fmt(err, errlen, "%scipher_list: '%s' matches no cipher (%s)",
-				cfg->where, cfg->cipher_list ? cfg->cipher_list : "",
+				tls_where(cfg, TLS_CFG_CIPHER_LIST),
+				cfg->cipher_list ? cfg->cipher_list : "",
 				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
 	if (cfg->cipher_suites
 			&& SSL_CTX_set_ciphersuites(ctx, cfg->cipher_suites) != 1) {
 		tls_fmt(err, errlen, "%scipher_suites: '%s' matches no TLS 1.3 suite"
-				" (%s)", cfg->where, cfg->cipher_suites,
+				" (%s)", tls_where(cfg, TLS_CFG_CIPHER_SUITES),
+				cfg->cipher_suites,
 				tls_err_drain(why, sizeof(why)));
 		return -1;
 	}
@@ -447,7 +505,9 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 			goto fail;
 		if (tls_init_rsa_blinding(d->ctx) < 0) {
 			tls_fmt(err, errlen, "%sprivate_key: cannot prepare '%s' for use"
-					" by several processes", cfg->where, key);
+					" by several processes",
+					tls_where2(cfg, TLS_CFG_PRIVATE_KEY, TLS_CFG_CERTIFICATE),
+					key);
 			goto fail;
 		}
 		d->certificate = tls_strdup(cfg->certificate);
@@ -476,7 +536,7 @@ struct tls_domain *tls_domain_build(const struct tls_domain_cfg *cfg,
 	}
 	if (d->certificate && tls_build_chain(d->ctx) < 0) {
 		tls_fmt(err, errlen, "%scertificate: cannot build the chain of '%s'"
-				" (%s)", cfg->where, cfg->certificate,
+				" (%s)", tls_where(cfg, TLS_CFG_CERTIFICATE), cfg->certificate,
 				tls_err_drain(why, sizeof(why)));
 		goto fail;
 	}
@@ -528,6 +588,8 @@ static void tls_cfg_merge(struct tls_domain_cfg *out,
 {
 	*out = *p;
 	out->where = where;
+	out->file = sec->file;
+	out->key_line = sec->key_line;
 #define TLS_TAKE_STR(f) if (sec->f) out->f = sec->f
 #define TLS_TAKE_INT(f) if (sec->f >= 0) out->f = sec->f
 	TLS_TAKE_STR(method);
@@ -584,6 +646,7 @@ static struct tls_domain *tls_domain_from_section(
 	tls_fmt(where, sizeof(where), "%s:%d: %s ", sec->file, sec->line,
 			tls_cfg_section_name(sec, section, sizeof(section)));
 	tls_cfg_merge(&cfg, sec, p, where);
+	cfg.section = section;
 	if (sec->role == TLS_ROLE_SERVER && cfg.certificate == NULL) {
 		tls_fmt(err, errlen, "%scertificate: not set (neither in the section"
 				" nor as a module parameter)", where);

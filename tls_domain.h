@@ -40,6 +40,13 @@ struct tls_domain_cfg {
 	int verify_wildcard;     /* client: accept a leftmost-label wildcard */
 	int session_cache;       /* server: sessions cached; -1: no resumption */
 	const char *where;
+	/* Config file sections only (NULL otherwise): the file, the section's
+	 * name and the line of each key the section sets (indexed by enum
+	 * tls_cfg_key, 0: not set there), so that an error about a key names
+	 * that key's line. */
+	const char *file;
+	const char *section;
+	const int *key_line;
 };
 
 enum tls_domain_kind {

@@ -544,18 +544,30 @@ def test_domain_startup_errors(t):
     missing = os.path.join(t.dir, "nowhere", "absent.pem")
     text = head + section("server:any", server_name="a.example",
                           certificate=missing, private_key=other[1])
-    _startup_error(t, text, [line_of(text, "[server:any]"),
-                                   line_of(text, missing)],
-                         r"certificate: cannot read '%s'" % re.escape(missing),
-                         r"No such file")
+    _startup_error(t, text, [line_of(text, missing)],
+                   r"certificate: cannot read '%s'" % re.escape(missing),
+                   r"No such file")
 
     text = head + section("server:any", server_name="a.example",
                           certificate=other[0],
                           private_key=good["private_key"])
-    _startup_error(t, text, [line_of(text, "[server:any]"),
-                             line_of(text, good["private_key"], 2)],
+    _startup_error(t, text, [line_of(text, good["private_key"], 2)],
                    r"private_key: '%s' does not match the certificate '%s'"
                    % (re.escape(good["private_key"]), re.escape(other[0])))
+
+    # Errors found while loading a section name the key's own line.
+    text = head + section("server:any", server_name="a.example",
+                          certificate=other[0], private_key=other[1],
+                          ca_list=other[1])
+    _startup_error(t, text, [line_of(text, "ca_list")],
+                   r"ca_list: '%s' holds no CA certificate"
+                   % re.escape(other[1]))
+
+    text = head + section("server:any", server_name="a.example",
+                          certificate=other[0], private_key=other[1],
+                          cipher_suites="TLS_NOPE")
+    _startup_error(t, text, [line_of(text, "TLS_NOPE")],
+                   r"cipher_suites: 'TLS_NOPE' matches no TLS 1\.3 suite")
 
 
 def test_domain_rpc_commands(t):
