@@ -42,6 +42,10 @@
  *
  * Every block handed to OpenSSL is 16-byte aligned (slab blocks) or aligned
  * like the core's blocks (large ones), and the 8 bytes before it are its tag.
+ *
+ * Built with TLS_MEM_DIRECT (the receive-path fuzz target, whose shared
+ * memory is malloc), every block is a block of the core's allocator and
+ * nothing is cached, so that AddressSanitizer sees each one.
  */
 #include <stdint.h>
 #include <string.h>
@@ -342,6 +346,9 @@ void *tls_shm_alloc(size_t size)
 	unsigned int ccls;
 	size_t usable;
 
+#ifdef TLS_MEM_DIRECT
+	return tls_big_alloc(size, TLS_MEM_NOCLASS);
+#endif
 	if (cls >= 0) {
 		ccls = (unsigned int)cls;
 	} else if (size <= TLS_BIG_MAX) {
