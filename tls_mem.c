@@ -142,7 +142,7 @@ struct tls_slab_pool {
 	gen_lock_t lock;
 	struct tls_slab *avail[TLS_SLAB_NCLASSES]; /* pages with a free block */
 	unsigned long pages;
-	unsigned long free_bytes; /* in free blocks of the pages */
+	unsigned long free_bytes; /* of the pages, not in blocks handed out */
 };
 
 static struct tls_slab_pool *tls_pool;
@@ -204,7 +204,9 @@ static struct tls_slab *tls_slab_new(struct tls_slab_pool *pool, int cls)
 	pg->end = (char *)pg + TLS_SLAB_PAGE;
 	pg->nblocks = (uint32_t)((uintptr_t)(pg->end - pg->bump) / pg->stride);
 	pool->pages++;
-	pool->free_bytes += (unsigned long)pg->nblocks * pg->stride;
+	/* the whole page, header and tail included: all of it is held for
+	 * reuse until blocks are handed out */
+	pool->free_bytes += TLS_SLAB_PAGE;
 	tls_slab_push(pool, pg);
 	return pg;
 }
@@ -262,7 +264,7 @@ static void tls_slab_free(void *p, struct tls_mem_tag *t)
 		/* empty, and not the class's only page with room: give it back */
 		tls_slab_unlink(pool, pg);
 		pool->pages--;
-		pool->free_bytes -= (unsigned long)pg->nblocks * pg->stride;
+		pool->free_bytes -= TLS_SLAB_PAGE;
 		lock_release(&pool->lock);
 		shm_free(pg);
 		return;

@@ -30,7 +30,8 @@ void tls_shm_cache_counter(long *counter);
 /* Bytes this process holds in its cache (for tests and statistics). */
 size_t tls_shm_cache_bytes(void);
 
-/* Slab pages held, and the bytes of their free blocks (not in any cache). */
+/* Slab pages held, and their bytes not in blocks handed out (free blocks,
+ * page headers, tails too short for a block). */
 void tls_shm_pool_stats(unsigned long *pages, unsigned long *free_bytes);
 
 #endif
