@@ -26,7 +26,8 @@
  *  - the blocks stay allocated from their slab page or from shared memory,
  *    so a block allocated in one process may be freed in another (it then
  *    joins that process's cache);
- *  - the cache is process-private (static variables): no lock;
+ *  - the cache is process-private (static variables): no lock; only the
+ *    thread that enabled it (the process's main thread) uses it;
  *  - it is bounded (TLS_MEM_CACHE_MAX bytes per process); past the bound a
  *    freed block goes back to its page or to the core's allocator;
  *  - it is enabled only in children (tls_shm_cache_enable from the fork
@@ -47,6 +48,7 @@
  * memory is malloc), every block is a block of the core's allocator and
  * nothing is cached, so that AddressSanitizer sees each one.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -304,6 +306,16 @@ struct tls_mem_free {
 static struct tls_mem_free *tls_mem_cache[TLS_MEM_NCLASSES];
 static size_t tls_mem_cached;
 static int tls_mem_cache_on;
+/* The thread the cache belongs to (the process's main thread). OpenSSL may
+ * also run in threads some other module starts (libcurl in
+ * http_async_client, say): they bypass the cache, which has no lock, and
+ * use the slab pages and the core's allocator, which have theirs. */
+static pthread_t tls_mem_owner;
+
+static int tls_mem_cache_mine(void)
+{
+	return tls_mem_cache_on && pthread_equal(pthread_self(), tls_mem_owner);
+}
 /* Bytes cached by all processes together (shared, atomic), so that the
  * shared memory the module holds for reuse can be told from a leak. */
 static long *tls_mem_cached_all;
@@ -358,7 +370,7 @@ void *tls_shm_alloc(size_t size)
 	} else {
 		return tls_big_alloc(size, TLS_MEM_NOCLASS);
 	}
-	if (tls_mem_cache[ccls]) {
+	if (tls_mem_cache[ccls] && tls_mem_cache_mine()) {
 		struct tls_mem_free *f = tls_mem_cache[ccls];
 		tls_mem_cache[ccls] = f->next;
 		tls_mem_count(-(long)tls_mem_class_size(ccls));
@@ -386,7 +398,7 @@ void tls_shm_free(void *p)
 				(unsigned int)t->magic, (unsigned int)t->kind);
 		return;
 	}
-	if (t->cls != TLS_MEM_NOCLASS && tls_mem_cache_on) {
+	if (t->cls != TLS_MEM_NOCLASS && tls_mem_cache_mine()) {
 		usable = tls_mem_class_size(t->cls);
 		if (tls_mem_cached + usable <= TLS_MEM_CACHE_MAX) {
 			f = p;
@@ -427,6 +439,7 @@ void tls_shm_cache_enable(void)
 	/* Whatever the parent had cached is the parent's: forget it here. */
 	memset(tls_mem_cache, 0, sizeof(tls_mem_cache));
 	tls_mem_cached = 0;
+	tls_mem_owner = pthread_self();
 	tls_mem_cache_on = 1;
 }
 
@@ -435,6 +448,8 @@ void tls_shm_cache_flush(void)
 	struct tls_mem_free *f;
 	unsigned int i;
 
+	if (tls_mem_cache_on && !tls_mem_cache_mine())
+		return;
 	for (i = 0; i < TLS_MEM_NCLASSES; i++) {
 		while ((f = tls_mem_cache[i]) != NULL) {
 			tls_mem_cache[i] = f->next;

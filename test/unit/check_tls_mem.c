@@ -3,6 +3,7 @@
  * pages for small blocks, a bounded per-process cache of freed blocks).
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,38 @@ START_TEST(test_child_forgets_parent_cache)
 }
 END_TEST
 
+/* Another thread of the process (a module's own thread running OpenSSL)
+ * never touches the cache, which has no lock: its frees go back to the
+ * pages, its allocations come from them. */
+static void *other_thread(void *arg)
+{
+	void **blocks = arg;
+
+	tls_shm_free(blocks[0]);     /* not cached: back to its page */
+	blocks[1] = tls_shm_alloc(64); /* not from the cache */
+	return NULL;
+}
+
+START_TEST(test_other_threads_bypass_the_cache)
+{
+	void *blocks[2], *cached;
+	pthread_t th;
+
+	tls_shm_cache_enable();
+	cached = tls_shm_alloc(64);
+	blocks[0] = tls_shm_alloc(64);
+	tls_shm_free(cached); /* in this thread's cache */
+	ck_assert_uint_eq(tls_shm_cache_bytes(), 72); /* stride 80 */
+	ck_assert_int_eq(pthread_create(&th, NULL, other_thread, blocks), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_uint_eq(tls_shm_cache_bytes(), 72); /* stride 80 */
+	ck_assert_ptr_ne(blocks[1], cached);
+	/* the main thread still gets its cached block */
+	ck_assert_ptr_eq(tls_shm_alloc(64), cached);
+	tls_shm_free(blocks[1]);
+}
+END_TEST
+
 /* Slab pages are shared: a block freed by another process is handed out
  * again here. */
 START_TEST(test_free_in_another_process)
@@ -304,6 +337,7 @@ static Suite *tls_mem_suite(void)
 	tcase_add_test(tc, test_realloc);
 	tcase_add_test(tc, test_child_forgets_parent_cache);
 	tcase_add_test(tc, test_free_in_another_process);
+	tcase_add_test(tc, test_other_threads_bypass_the_cache);
 	tcase_add_test(tc, test_bad_tag_refused);
 	suite_add_tcase(s, tc);
 	return s;
