@@ -474,6 +474,181 @@ def main():
                  f"{fmt(num(d.get('server_hs_us')), 1)} | {fmt(num(d.get('server_per_cpu_s')))} |")
     L.append("")
 
+    # ---- g
+    big = {m: cell(m, "big.tls").recs for m in MODULES}
+    L.append("## g. Many idle TLS connections held by one kamailio (TLS 1.3, RSA, "
+             f"tcp_children={next((r.get('tc') for m in MODULES for r in big[m]), '?')})")
+    L.append("")
+    L.append("| module | connections asked / held | setup s | handshakes full / resumed | server CPU µs per setup | "
+             "shm per conn | Pss per conn | kamailio Pss / RSS sum after | last OPTIONS 200 | errors | crashed |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    big_notes = []
+    for m in MODULES:
+        name = "Debian" if m == "debian" else "ours"
+        if not big[m]:
+            L.append(f"| {name} | not run | | | | | | | | | |")
+            continue
+        for r in big[m]:
+            st = r.get("status")
+            if st == "skipped":
+                L.append(f"| {name} | skipped (BENCH_BIG_DEBIAN_N=0) | | | | | | | | | |")
+                continue
+            if st:
+                L.append(f"| {name} | {fmt(num(r.get('big_n_asked') or r.get('big_n')))} | **{st}** | | | | | | | | |")
+                continue
+            n, asked, up = num(r.get("big_n")), num(r.get("big_n_asked")), num(r.get("idle_up"))
+            setup_cpu = num(r.get("srv_cpu_setup"))
+            pss_b, pss_a = num(r.get("pss_before")), num(r.get("pss_after"))
+            rss_a = num(r.get("rss_after"))
+            spc = shm_per_conn(r)
+            ppc = pss_per_conn(r)
+            full, res = num(r.get("full")), num(r.get("resumed"))
+            ok = num(r.get("ok"))
+            errs = [f"{k[4:]} {r[k]}" for k in sorted(r) if k.startswith("err_") and r[k] not in ("0", "")]
+            L.append(f"| {name} | {fmt(asked)} / **{fmt(up)}**"
+                     f"{'' if up == n else ' of ' + fmt(n) + ' tried'} | {fmt(num(r.get('idle_setup_secs')), 1)} | "
+                     f"{fmt(full)} / {fmt(res)} | "
+                     f"{fmt(setup_cpu * 1e6 / up) if setup_cpu is not None and up else 'n/a'} | "
+                     f"{fmt(spc / 1024, 1) + ' KB' if spc is not None else 'n/a'} | "
+                     f"{fmt(ppc / 1024, 1) + ' KB' if ppc is not None else 'n/a'} | "
+                     f"{fmt(pss_a / 1024) + ' MB' if pss_a is not None else 'n/a'} / "
+                     f"{fmt(rss_a / 1024) + ' MB' if rss_a is not None else 'n/a'} | "
+                     f"**{fmt(ok)}** of {fmt(up)} | {', '.join(errs) or '0'} | "
+                     f"{'**yes**' if r.get('crashed') == 'yes' else 'no'}"
+                     f"{' (' + r.get('bug_lines') + ' BUG lines)' if r.get('bug_lines', '0') != '0' else ''} |")
+            if r.get("fd_capped") == "yes":
+                big_notes.append(f"- {name}: {fmt(asked)} connections were asked, but the open-file hard limit "
+                                 f"of this machine is {fmt(num(r.get('fd_hard')))} per process and cannot be "
+                                 "raised here (no CAP_SYS_RESOURCE, not even for root): kamailio's TCP main "
+                                 "process holds one descriptor per connection, so the cell ran with "
+                                 f"{fmt(n)} (the limit less {fmt(num(r.get('fd_hard')) - n)} for kamailio's "
+                                 "own descriptors). Where root may raise it, the cell runs the number asked.")
+            elif asked is not None and n is not None and asked != n:
+                big_notes.append(f"- {name}: {fmt(asked)} asked, {fmt(n)} run.")
+            big_notes.append(f"- {name}: connections from {r.get('src', '?')} (one source address per "
+                             f"{fmt(10000)} connections at most), kamailio with -m {r.get('shm_mb', '?')} MB, "
+                             f"open_files_limit {r.get('open_files', '?')}, tcp_max_connections and "
+                             f"tls_max_connections {fmt((n or 0) + 2048)}; kamailio held "
+                             f"{r.get('tcp_open_after', '?').replace(',', ' (TLS: ')}) when all were up; the last "
+                             f"OPTIONS and closes took {fmt(num(r.get('final_secs')), 1)} s; loadgen's own peak RSS "
+                             f"{fmt((num(r.get('maxrss_kb')) or 0) / 1024)} MB.")
+    L.append("")
+    L.append("Each connection: TLS 1.3 handshake, one OPTIONS answered 200, then held idle; once all are up "
+             "(setup s = until then), shm and Pss are read, and every connection sends one last OPTIONS, "
+             "expects 200 and closes. The handshakes: loadgen's `--share-session`: one full handshake with "
+             "the RSA-2048 certificate, every other connection resumes the newest ticket (a copy of it), so "
+             "setting up costs a resumed handshake per connection, not a full one. "
+             "shm per conn = `core.shmmem` real_used after all are up minus before, over the connections "
+             "up, kamailio's own TCP part included (compare table d, where the TCP part is measured "
+             "separately). Pss/RSS: summed over kamailio's processes (RSS counts the shared memory once per "
+             "process that touched it; Pss shares it out). Debian's module runs with fewer connections "
+             "(BENCH_BIG_DEBIAN_N) and one reader (it crashes with more): its per-connection figures are "
+             "comparable, its totals are not.")
+    L.append("")
+    L.extend(big_notes)
+    if big_notes:
+        L.append("")
+
+    # ---- s
+    soak_recs = {m: [r for r in recs if r.get("module") == m and r.get("cell", "").startswith("soak.")]
+                 for m in MODULES}
+    soak_len = next((r.get("soak") for m in MODULES for r in soak_recs[m]), None)
+    L.append(f"## s. Soak: {soak_len or '?'} s per load and reader count (TLS 1.3, RSA)")
+    L.append("")
+    m0 = machine.get("settings", "")
+    st = dict(kv.split("=", 1) for kv in m0.split() if "=" in kv)
+    L.append(f"new = {st.get('soak_new', '?')} clients each looping connect, full handshake, OPTIONS, 200, "
+             f"close; persist = {st.get('soak_per', '?')} connections with {st.get('soak_win', '?')} pipelined "
+             "OPTIONS each; mix = both at once. One kamailio instance per reader count (restarted after a "
+             f"crash); each load runs {st.get('soak_warm', '?')} s first as a warm-up, then the figures below "
+             "are taken over the load proper.")
+    L.append("")
+    L.append("| module | tcp_children | load | ran s | ok (cycles / requests) | errors | crashed | "
+             "processes alive at end | shm in use before → after, no connections | back to baseline |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    SOAK_TOL = 64 * 1024
+
+    def in_use(field, r):
+        parts = (r.get(field) or "NA,NA,NA").split(",")
+        used = num(parts[0])
+        cached = num(parts[2]) if len(parts) > 2 else None
+        if used is None:
+            return None
+        return used - cached if cached is not None else used
+
+    soak_sum = {}
+    for m in MODULES:
+        name = "Debian" if m == "debian" else "ours"
+        tot = soak_sum.setdefault(m, {"loads": 0, "errors": 0, "crashes": 0, "leaks": 0, "ops": 0})
+        if not soak_recs[m]:
+            L.append(f"| {name} | | not run | | | | | | | |")
+            continue
+        for r in soak_recs[m]:
+            tot["loads"] += 1
+            if r.get("status"):
+                L.append(f"| {name} | {r.get('tc')} | {r.get('load')} | **{r.get('status')}** | | | | | | |")
+                continue
+            ok_new, ok_per = num(r.get("new_ok")), num(r.get("per_ok"))
+            ops = []
+            if r.get("load") != "persist":
+                ops.append(fmt(ok_new) + " cycles" if ok_new is not None else "loadgen failed")
+            if r.get("load") != "new":
+                ops.append(fmt(ok_per) + " requests" if ok_per is not None else "loadgen failed")
+            tot["ops"] += (ok_new or 0) + (ok_per or 0)
+            kinds = {}
+            for k, v in r.items():
+                for pre in ("new_err_", "per_err_"):
+                    if k.startswith(pre) and num(v):
+                        kinds[k[len(pre):]] = kinds.get(k[len(pre):], 0) + int(num(v))
+            nerr = sum(kinds.values())
+            if any(r.get(p + "loadgen") == "failed" for p in ("new_", "per_")):
+                kinds["loadgen failed"] = 1
+            tot["errors"] += nerr
+            errs = ", ".join(f"{k} {fmt(v)}" for k, v in sorted(kinds.items())) or "0"
+            if r.get("crashed") == "yes":
+                tot["crashes"] += 1
+                when = r.get("crash_at")
+                ph = " (in the warm-up)" if r.get("crash_phase") == "warmup" else ""
+                crashed = f"**yes**, after {when} s{ph}" if when not in (None, "none") else "**yes**"
+            else:
+                crashed = "no"
+            if r.get("bug_lines", "0") != "0":
+                crashed += f", {r.get('bug_lines')} BUG line{'' if r.get('bug_lines') == '1' else 's'}"
+            procs = f"{r.get('procs_after', '?')} of {r.get('procs_before', '?')}"
+            b, a = in_use("shm_before", r), in_use("shm_after", r)
+            if b is None or a is None:
+                shm_s, back = "n/a", "n/a"
+            else:
+                d = a - b
+                shm_s = f"{fmt(b / 1024)} → {fmt(a / 1024)} KB ({'+' if d >= 0 else '−'}{fmt(abs(d) / 1024, 1)} KB)"
+                if d <= SOAK_TOL:
+                    back = "yes"
+                else:
+                    back = "**no**"
+                    tot["leaks"] += 1
+            ran = r.get("ran", "?") + (" (warm-up)" if r.get("crash_phase") == "warmup" else "")
+            L.append(f"| {name} | {r.get('tc')} | {r.get('load')} | {ran} | {' / '.join(ops)} | "
+                     f"{'**' + errs + '**' if nerr else errs} | {crashed} | {procs} | {shm_s} | {back} |")
+    L.append("")
+    for m in MODULES:
+        t = soak_sum.get(m)
+        if t and t["loads"]:
+            L.append(f"- {'Debian' if m == 'debian' else 'ours'}: {t['loads']} loads, {fmt(t['ops'])} operations "
+                     f"completed, {fmt(t['errors'])} client-side errors, {t['crashes']} crashed, "
+                     f"{t['leaks']} not back to the baseline.")
+    L.append("")
+    L.append("ran = seconds of the load proper (less if kamailio died and the load was stopped; "
+             "\"(warm-up)\": it died in the warm-up, and the row shows the warm-up). "
+             "Errors by kind as loadgen counts them (connect, handshake, write, read, timeout, status). "
+             "Processes: kamailio's processes (main and children) at the end of the load, of those at its "
+             "start; 0 when the main process is gone. shm in use = `core.shmmem` used minus, for our "
+             "module, what it holds for reuse (`tls.info` shm_cached: per-process block caches); read with "
+             "no connection left (waiting for `core.tcp_info` to show none), after the warm-up and after "
+             f"the load. Back to baseline: grown by at most {SOAK_TOL // 1024} KB, what one-time "
+             "allocations of the core and OpenSSL amount to; a leak of one small block per connection or "
+             "per request would add far more over a load of this length.")
+    L.append("")
+
     # ---- details
     L.append("## All load cells")
     L.append("")
@@ -481,7 +656,7 @@ def main():
              "close not answered | p50 / p99 ms | hs p50 / p99 ms | loadgen CPU s | negotiated |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in recs:
-        if r.get("cell", "").startswith(("mem.", "stop.")):
+        if r.get("cell", "").startswith(("mem.", "stop.", "big.", "soak.")):
             continue
         if r.get("status") == "nostart":
             L.append(f"| {r.get('round')} | {r.get('module')} | {r.get('cell')} | {r.get('tc')} | "
@@ -508,8 +683,10 @@ def main():
                              f"(instance {r.get('cell')[5:]}, round {r.get('round')}, cert {r.get('cert')}, "
                              f"tcp_children {r.get('tc')})")
     for (m, c), ce in sorted(cells.items()):
+        once = all(r.get("round") == "once" for r in ce.recs)
         if ce.crashed():
-            anomalies.append(f"- {m} {c}: kamailio crashed in {ce.crashed()} of {ce.rounds} rounds")
+            anomalies.append(f"- {m} {c}: kamailio crashed" + ("" if once else
+                             f" in {ce.crashed()} of {ce.rounds} rounds"))
         errs = int(ce.total("errors"))
         if errs:
             anomalies.append(f"- {m} {c}: {errs} client-side errors")
