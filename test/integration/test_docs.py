@@ -33,7 +33,6 @@ README = os.path.join(REPO, "README.md")
 DOC = os.path.join(REPO, "doc")
 EXAMPLES = os.path.join(REPO, "examples")
 CERTS_HELPER = os.path.join(REPO, "scripts", "tls-certs.sh")
-KAMCMD = "/usr/sbin/kamcmd"
 
 
 # ------------------------------------------------------------------ reading
@@ -448,6 +447,7 @@ class Example(harness.Kamailio):
         self.dir, self.text = prepared or prepare(t, name)
         self.cert_dir = os.path.join(self.dir, "certs")
         super().__init__(self.dir, t.dir, t.session.module, {}, allow_errors)
+        self.ctl_sock = os.path.join(self.dir, "kamailio_ctl")
         t.servers.append(self)
         self.launch()
         if not self.wait_ready():
@@ -469,18 +469,7 @@ class Example(harness.Kamailio):
 
 
 class Conn(harness.SipConnection):
-    """harness.SipConnection with SNI (None: none sent)."""
-
-    def __init__(self, port, ctx, sni=None):
-        self.port = port
-        self._buf = b""
-        raw = socket.create_connection(("127.0.0.1", port),
-                                       timeout=harness.IO_TIMEOUT)
-        try:
-            self.tls = ctx.wrap_socket(raw, server_hostname=sni)
-        except BaseException:
-            raw.close()
-            raise
+    """harness.SipConnection that tells the CN it was served."""
 
     def served_cn(self):
         subject = dict(x[0] for x in self.tls.getpeercert()["subject"])
@@ -488,12 +477,7 @@ class Conn(harness.SipConnection):
 
 
 def client_ctx(ca, cert=None, key=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.load_verify_locations(ca)
-    if cert:
-        ctx.load_cert_chain(cert, key)
-    return ctx
+    return harness.client_context(ca, client_cert=cert and (cert, key))
 
 
 def request(method, ruri, from_uri, via_port, transport="TLS", headers=(),
@@ -526,13 +510,6 @@ def refused(port, ctx, sni=None):
     return None
 
 
-def rpc(sock, *command):
-    out = subprocess.run([KAMCMD, "-s", "unix:" + sock] + list(command),
-                         capture_output=True, text=True, timeout=20)
-    assert out.returncode == 0 and not out.stdout.startswith("error"), out
-    return out.stdout
-
-
 def fields(output):
     """Field names of kamcmd's structure printing ("\\tname: value")."""
     return set(re.findall(r"^\t(\w+):", output, re.M))
@@ -542,7 +519,6 @@ def test_doc_example_demo_and_rpc_samples(t):
     """examples/demo.cfg serves OPTIONS over TLS; the README's sample output
     of each RPC command shows the fields the module prints."""
     server = Example(t, "demo.cfg")
-    sock = os.path.join(server.dir, "kamailio_ctl")
     ctx = client_ctx(server.cert("ca.pem"))
     readme = section(read("README.md"), "RPC commands")
     samples = dict(re.findall(r"^### +`?(tls\.\w+)`?.*?\n(.*?)(?=^### |\Z)",
@@ -553,15 +529,15 @@ def test_doc_example_demo_and_rpc_samples(t):
         assert reply.status == 200, reply
         problems = []
         for command in ("tls.list", "tls.info", "tls.options", "tls.domains"):
-            real = fields(rpc(sock, command))
+            real = fields(harness.rpc_ok(server, command))
             shown = fields(samples.get(command, ""))
             problems.append(mismatch("README sample of %s (fields)" % command,
                                      real, shown))
         check(*problems)
-        rows = rpc(sock, "tls.list")
+        rows = harness.rpc_ok(server, "tls.list")
         assert "sni: localhost" in rows, rows
-    assert rpc(sock, "tls.reload").startswith("ok: generation 2"), \
-        "tls.reload did not answer as documented"
+    assert harness.rpc_ok(server, "tls.reload").startswith(
+        "ok: generation 2"), "tls.reload did not answer as documented"
 
 
 def test_doc_example_edge_mtls(t):

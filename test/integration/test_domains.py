@@ -7,26 +7,19 @@ CA, whose subject CN names it; a client reads back the certificate it was
 given (Python's ssl, `openssl x509` for the subject), so a test sees which
 domain served it, not just that a handshake worked.
 
-RPC commands go through `kamcmd` and the ctl socket the harness configuration
-opens.  kamcmd 5.6.3 exits 0 even when the command answers with a fault (it
-prints "error: <code> - <text>"); rpc() below reads that prefix.
+RPC commands go through harness.rpc() (`kamcmd` and the ctl socket the
+harness configuration opens).
 
-The helpers here (rpc, start, connect, peer_cn, ...) are also used by
-test_reload.py.
+The helpers here (start, peer_cn, ...) are also used by test_reload.py.
 """
 
 import os
 import re
-import socket
 import ssl
-import subprocess
-import time
 
 import harness
 
 HOST = "127.0.0.1"
-KAMCMD = "/usr/sbin/kamcmd"
-RPC_TIMEOUT = 20            # seconds for one kamcmd call
 POLL_TIMEOUT = 10           # seconds any bounded wait polls for
 
 # -------------------------------------------------------------- certificates
@@ -43,16 +36,6 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = DNS:{dns}
 """
-
-
-def _openssl(*args, stdin=None):
-    result = subprocess.run(["openssl", *args], input=stdin,
-                            capture_output=True)
-    if result.returncode != 0:
-        raise RuntimeError("openssl %s failed: %s"
-                           % (" ".join(args[:2]),
-                              result.stderr.decode(errors="replace").strip()))
-    return result.stdout.decode(errors="replace")
 
 
 class Pki:
@@ -80,37 +63,24 @@ class Pki:
         dns = re.sub(r"[^a-z0-9.-]", "-", cn.lower()).strip(".-") or "leaf"
         with open(cnf, "w") as f:
             f.write(_LEAF_CNF.format(dns=dns))
-        key, csr, cert = base + ".key", base + ".csr", base + ".pem"
-        _openssl("genpkey", "-algorithm", "EC",
-                 "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
-        _openssl("req", "-new", "-key", key, "-subj", "/CN=" + cn,
-                 "-config", cnf, "-out", csr)
-        _openssl("x509", "-req", "-in", csr, "-CA", self.issuer[0],
-                 "-CAkey", self.issuer[1], "-set_serial", str(self._serial),
-                 "-days", "30", "-extfile", cnf, "-extensions", "leaf",
-                 "-out", cert)
-        return cert, key
-
-
-_PKI = {}
+        key = harness.new_key(base + ".key", "EC")
+        return harness.sign(base + ".pem", key, "/CN=" + cn, cnf, "leaf",
+                            self.issuer, self._serial, days=30)
 
 
 def pki(t):
     """This run's domain certificates."""
-    key = t.session.run_dir
-    if key not in _PKI:
-        _PKI[key] = Pki(os.path.join(key, "domain-certs"), t.certs.ca)
-    return _PKI[key]
+    return t.session.shared("domain-certs", lambda d: Pki(d, t.certs.ca))
 
 
 def cert_cn(pem_path=None, der=None):
     """The subject CN of a certificate file or of DER bytes."""
     if der is not None:
-        out = _openssl("x509", "-inform", "DER", "-noout", "-subject",
-                       "-nameopt", "RFC2253", stdin=der)
+        out = harness.openssl("x509", "-inform", "DER", "-noout",
+                              "-subject", "-nameopt", "RFC2253", stdin=der)
     else:
-        out = _openssl("x509", "-in", pem_path, "-noout", "-subject",
-                       "-nameopt", "RFC2253")
+        out = harness.openssl("x509", "-in", pem_path, "-noout", "-subject",
+                              "-nameopt", "RFC2253")
     m = re.search(r"CN=([^,\n]*)", out)
     assert m, "no CN in %r" % out
     return m.group(1)
@@ -123,47 +93,10 @@ def peer_cn(conn):
 
 # ------------------------------------------------------------------- clients
 
-class SniConnection(harness.SipConnection):
-    """harness.SipConnection that sends `sni` as server name (None: no SNI
-    extension at all)."""
-
-    def __init__(self, port, ctx, sni=None):
-        self.port = port
-        raw = socket.create_connection((HOST, port),
-                                       timeout=harness.IO_TIMEOUT)
-        try:
-            self.tls = ctx.wrap_socket(raw, server_hostname=sni)
-        except BaseException:
-            raw.close()
-            raise
-        self._buf = b""
-
-
-def connect(t, server, sni=None, client_cert=None, version=None):
-    ctx = harness.client_context(t.certs, version, client_cert)
-    return SniConnection(server.tls_port, ctx, sni)
-
-
-def refused(t, server, sni=None, **kw):
-    """Like harness Case.refusal(), with SNI: the exception with which the
-    server refused this client, or None if it answered."""
-    try:
-        with connect(t, server, sni, **kw) as conn:
-            conn.request(conn.build("OPTIONS"))
-    except (ssl.SSLError, harness.ConnectionClosed, ConnectionResetError,
-            BrokenPipeError) as exc:
-        return exc
-    except socket.timeout:
-        raise AssertionError("server neither answered nor refused the "
-                             "client within %d s" % harness.IO_TIMEOUT) \
-            from None
-    return None
-
-
 def served_cn(t, server, sni=None, **kw):
     """Opens a connection (SNI `sni`), checks that it answers an OPTIONS
     with 200, and returns the CN of the certificate it got."""
-    with connect(t, server, sni, **kw) as conn:
+    with t.connect(server, sni=sni, **kw) as conn:
         reply = conn.request(conn.build("OPTIONS"))
         assert reply.status == 200, "OPTIONS got %r" % reply
         return peer_cn(conn)
@@ -232,95 +165,6 @@ def domain_keys(cert):
     return {"certificate": cert[0], "private_key": cert[1]}
 
 
-# ----------------------------------------------------------------------- RPC
-
-FAULT = re.compile(r"error: (\d+) - (.*)", re.S)
-
-
-def rpc(server, *args):
-    """Runs one kamcmd command; returns (fault code or None, output text).
-
-    kamcmd exits 0 after printing a fault, so the fault is read from its
-    "error: <code> - <text>" output; a non-zero exit (no answer) fails."""
-    sock = "unix:" + os.path.join(server.dir, "ctl.sock")
-    result = subprocess.run([KAMCMD, "-s", sock, *map(str, args)],
-                            capture_output=True, text=True,
-                            timeout=RPC_TIMEOUT, stdin=subprocess.DEVNULL)
-    out = result.stdout.strip()
-    m = FAULT.fullmatch(out)
-    if m:
-        return int(m.group(1)), m.group(2)
-    if result.returncode != 0:
-        raise AssertionError("kamcmd %s: exit %d: %s %s"
-                             % (" ".join(map(str, args)), result.returncode,
-                                out, result.stderr.strip()))
-    return None, out
-
-
-def rpc_ok(server, *args):
-    fault, out = rpc(server, *args)
-    assert fault is None, "%s: fault %s: %s" % (args[0], fault, out)
-    return out
-
-
-def structs(text):
-    """kamcmd's printing of structures ("{\\n\\tkey: value\\n}") as a list
-    of dicts; values that are decimal integers become ints."""
-    result, cur = [], None
-    for line in text.splitlines():
-        if line.strip() == "{":
-            cur = {}
-        elif line.strip() == "}":
-            result.append(cur)
-            cur = None
-        elif cur is not None and line.startswith("\t"):
-            key, _, value = line[1:].partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            cur[key] = int(value) if re.fullmatch(r"-?\d+", value) else value
-    return result
-
-
-def rpc_struct(server, *args):
-    items = structs(rpc_ok(server, *args))
-    assert len(items) == 1, "%s: %r" % (args[0], items)
-    return items[0]
-
-
-def tls_info(server):
-    return rpc_struct(server, "tls.info")
-
-
-def tls_list(server):
-    return structs(rpc_ok(server, "tls.list"))
-
-
-def shm_used(server):
-    """(used, real_used) from core.shmmem."""
-    mem = rpc_struct(server, "core.shmmem")
-    return mem["used"], mem["real_used"]
-
-
-def list_entry(server, conn):
-    """The tls.list row of our client connection (by its local port)."""
-    peer = "%s:%d" % (HOST, conn.local_port)
-    rows = [r for r in tls_list(server) if r["peer"] == peer]
-    assert len(rows) == 1, "tls.list rows for %s: %r" % (peer, rows)
-    return rows[0]
-
-
-def wait_until(what, check, timeout=POLL_TIMEOUT, interval=0.1):
-    """Polls check() until it returns a true value (returned) or timeout
-    seconds pass (fails, naming `what`)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not seen within %d s" % (what, timeout))
-        time.sleep(interval)
-
-
 def cfg_error_lines(server, level="ERROR"):
     """Log lines at `level` that name the TLS config file as file:line."""
     return server.logged(level, re.escape(server.tls_cfg) + r":\d+: ")
@@ -378,14 +222,14 @@ def test_domain_sni_tls_method(t):
                      tls_method="TLSv1.2", **domain_keys(p.leaf("dom v12"))))
     server = start(t, cfg)
     # TLS 1.3 only for v13.example: a TLS 1.2 client naming it is refused.
-    assert refused(t, server, "v13.example", version="TLSv1.2") is not None, \
+    assert t.refusal(server, "TLSv1.2", sni="v13.example") is not None, \
         "TLS 1.2 client served by a TLSv1.3 domain"
-    with connect(t, server, "v13.example") as conn:
+    with t.connect(server, sni="v13.example") as conn:
         assert conn.request(conn.build("OPTIONS")).status == 200
         assert peer_cn(conn) == "dom v13" and conn.version == "TLSv1.3", \
             (peer_cn(conn), conn.version)
     # TLS 1.2 only for v12.example: a client that could do 1.3 gets 1.2.
-    with connect(t, server, "v12.example") as conn:
+    with t.connect(server, sni="v12.example") as conn:
         assert conn.request(conn.build("OPTIONS")).status == 200
         assert peer_cn(conn) == "dom v12" and conn.version == "TLSv1.2", \
             (peer_cn(conn), conn.version)
@@ -437,11 +281,11 @@ def test_domain_kamailio_style_aliases(t):
            "pkey_file = %s\n"
            "calist_file = %s\n" % (cert, key, t.certs.ca_cert))
     server = start(t, cfg)
-    with connect(t, server, client_cert=t.certs.client) as conn:
+    with t.connect(server, client_cert=t.certs.client) as conn:
         assert conn.request(conn.build("OPTIONS")).status == 200
         assert peer_cn(conn) == "dom alias"
         assert conn.version == "TLSv1.3"
-        row = list_entry(server, conn)
+        row = harness.list_entry(server, conn)
         assert row["verified"] == "yes", row
     # require_cert: no client certificate, no service.
     assert t.refusal(server) is not None, "client without certificate served"
@@ -449,7 +293,7 @@ def test_domain_kamailio_style_aliases(t):
     assert t.refusal(server, version="TLSv1.2",
                      client_cert=t.certs.client) is not None, \
         "TLS 1.2 client served despite tls_method = TLSv1.3"
-    dom = [d for d in structs(rpc_ok(server, "tls.domains"))
+    dom = [d for d in harness.structs(harness.rpc_ok(server, "tls.domains"))
            if d["domain"] == "server:default"]
     assert len(dom) == 1, dom
     assert dom[0]["tls_method"] == "TLSv1.3" and dom[0]["verify"] == "yes", \
@@ -468,10 +312,10 @@ def test_domain_missing_keys_from_modparams(t):
            + section("server:any", server_name="m.example"))
     server = start(t, cfg, {"ca_list": t.certs.ca_cert})
     # A client certificate from the modparam CA is accepted.
-    with connect(t, server, client_cert=t.certs.client) as conn:
+    with t.connect(server, client_cert=t.certs.client) as conn:
         assert conn.request(conn.build("OPTIONS")).status == 200
         assert peer_cn(conn) == "dom verify"
-        assert list_entry(server, conn)["verified"] == "yes"
+        assert harness.list_entry(server, conn)["verified"] == "yes"
     # None, or one from another CA, is not.
     assert t.refusal(server) is not None, "client without certificate served"
     assert t.refusal(server, client_cert=t.certs.untrusted_client) \
@@ -580,18 +424,18 @@ def test_domain_rpc_commands(t):
                      **domain_keys(p.leaf("dom a"))))
     server = start(t, cfg)
 
-    info = tls_info(server)
+    info = harness.tls_info(server)
     assert info["generation"] == 1 and info["reloads"] == 0 \
         and info["reloads_failed"] == 0 and info["connections"] == 0, info
 
-    a = connect(t, server, "a.example", client_cert=t.certs.client)
-    d = connect(t, server, None)
+    a = t.connect(server, client_cert=t.certs.client, sni="a.example")
+    d = t.connect(server)
     try:
         for conn in (a, d):
             assert conn.request(conn.build("OPTIONS")).status == 200
 
         # tls.list
-        row = list_entry(server, a)
+        row = harness.list_entry(server, a)
         want = {"local": "%s:%d" % (HOST, server.tls_port),
                 "role": "server", "state": "established",
                 "version": a.version, "cipher": a.tls.cipher()[0],
@@ -602,25 +446,26 @@ def test_domain_rpc_commands(t):
         assert isinstance(row["id"], int) and row["id"] > 0, row
         assert isinstance(row["age"], int) and row["age"] >= 0, row
         assert isinstance(row["idle"], int) and row["idle"] >= 0, row
-        row_d = list_entry(server, d)
+        row_d = harness.list_entry(server, d)
         assert (row_d["domain"], row_d["sni"], row_d["verified"],
                 row_d["version"]) == ("server:default", "", "no",
                                       d.version), row_d
 
         # tls.info; a refused client (unknown CA) counts as a failure.
-        assert refused(t, server, "a.example",
-                       client_cert=t.certs.untrusted_client) is not None
-        info = wait_until("tls.info with 2 established connections",
-                          lambda: (lambda i: i if i["established"] == 2
-                                   and i["connections"] == 2 else None)(
-                                       tls_info(server)))
+        assert t.refusal(server, client_cert=t.certs.untrusted_client,
+                         sni="a.example") is not None
+        info = harness.poll("tls.info with 2 established connections",
+                            lambda: (lambda i: i if i["established"] == 2
+                                     and i["connections"] == 2 else None)(
+                                         harness.tls_info(server)),
+                            POLL_TIMEOUT)
         assert info["handshakes_ok"] == 2, info
         assert info["handshakes_failed"] == 1, info
         assert info["handshaking"] == 0 and info["generation"] == 1, info
         assert info["max_connections"] > 0, info
 
         # tls.options
-        opts = rpc_struct(server, "tls.options")
+        opts = harness.rpc_struct(server, "tls.options")
         assert opts["config"] == server.tls_cfg, opts
         assert opts["certificate"] == t.certs.server_cert, opts
         assert opts["auto_reload"] == 0 and opts["tls_method"] == "TLSv1.2+", \
@@ -628,7 +473,7 @@ def test_domain_rpc_commands(t):
 
         # tls.domains: both file sections with file:line, the client
         # default from the module parameters.
-        doms = {x["domain"]: x for x in structs(rpc_ok(server,
+        doms = {x["domain"]: x for x in harness.structs(harness.rpc_ok(server,
                                                        "tls.domains"))}
         assert sorted(doms) == ["client:default", "server:any(a.example)",
                                 "server:default"], sorted(doms)
@@ -650,7 +495,7 @@ def test_domain_rpc_commands(t):
             assert isinstance(x.get("days_left", 0), int), x
 
         # tls.kill: the client reads EOF, the row goes, the other one stays.
-        fault, out = rpc(server, "tls.kill", row["id"])
+        fault, out = harness.rpc(server, "tls.kill", row["id"])
         assert fault is None and out == "ok", (fault, out)
         a.tls.settimeout(harness.IO_TIMEOUT)
         try:
@@ -660,12 +505,14 @@ def test_domain_rpc_commands(t):
                                  % exc) from None
         assert data == b"", "killed connection sent %r" % data
         peer = "%s:%d" % (HOST, a.local_port)
-        wait_until("killed connection gone from tls.list",
-                   lambda: all(r["peer"] != peer for r in tls_list(server)))
+        harness.poll("killed connection gone from tls.list",
+                     lambda: all(r["peer"] != peer
+                                 for r in harness.tls_list(server)),
+                     POLL_TIMEOUT)
         assert d.request(d.build("OPTIONS")).status == 200
-        fault, out = rpc(server, "tls.kill", row["id"])
+        fault, out = harness.rpc(server, "tls.kill", row["id"])
         assert fault == 404, (fault, out)
-        fault, out = rpc(server, "tls.kill")
+        fault, out = harness.rpc(server, "tls.kill")
         assert fault == 400, (fault, out)
     finally:
         a.close()

@@ -25,45 +25,22 @@ import os
 import re
 import socket
 import ssl
-import subprocess
 import time
 
 import harness
 
-KAMCMD = "/usr/sbin/kamcmd"
-RPC_TIMEOUT = 20            # seconds for one kamcmd call
 CLOSE_BOUND = 30            # seconds a server may take to close what it should
 CHUNK = 512 * 1024          # bytes of one value of the hog table
 TCP_READERS = 4             # tcp_children in CFG
 # LIMITS_VERBOSE=1: print what some cases saw (line counts, log lines).
 VERBOSE = os.environ.get("LIMITS_VERBOSE") == "1"
 
-CFG = """\
-#!KAMAILIO
-# test_limits.py: the harness's configuration plus a shared-memory hog
-# (htable, driven over UDP) and a large reply on request.
-debug=2
-log_stderror=yes
-children=2
-tcp_children=4
-auto_aliases=no
+# The harness's configuration plus a shared-memory hog (htable, driven over
+# UDP) and a large reply on request.
+CFG = harness.cfg_head("""\
 tcp_rd_buf_size=65536
-enable_tls=yes
 @CORE_EXTRA@
-
-listen=udp:127.0.0.1:@UDP_PORT@
-listen=tls:127.0.0.1:@TLS_PORT@
-
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-
-loadmodule "@MODULE@"
-loadmodule "sl.so"
-loadmodule "textops.so"
-loadmodule "pv.so"
-loadmodule "siputils.so"
-loadmodule "xlog.so"
-loadmodule "ctl.so"
-loadmodule "htable.so"
+""", ["sl", "textops", "pv", "siputils", "xlog", "ctl", "htable"]) + """
 
 modparam("ctl", "binrpc", "unix:@DIR@/ctl.sock")
 modparam("htable", "htable", "hog=>size=8;")
@@ -104,29 +81,9 @@ request_route {
 		forward();
 		exit;
 	}
-	if ($pr == "tls" && is_method("MESSAGE") && is_present_hf("X-Big")) {
-		# A 60 KB reply body (60 B doubled 10 times).
-		$var(b) = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX";
-		$var(i) = 0;
-		while ($var(i) < 10) {
-			$var(b) = $var(b) + $var(b);
-			$var(i) = $var(i) + 1;
-		}
-		set_reply_body("$var(b)", "text/plain");
-		sl_send_reply("200", "Big");
-		exit;
-	}
-	if ($pr == "tls" && is_method("OPTIONS|MESSAGE")) {
-		append_to_reply("X-Len: $ml\\r\\n");
-		sl_send_reply("200", "OK");
-		exit;
-	}
-	sl_send_reply("404", "Not Found");
-}
-"""
-
-# Lines of the module (" 5(123) WARNING: tls [tls_server.c:1]: f(): ...").
-MODULE_LINE = re.compile(r"^\s*(?:\d+\(\d+\) )?(?P<level>[A-Z]+): tls \[")
+""" + harness.cfg_big_reply(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX", 10,
+    "Big") + harness.CFG_ROUTE_END
 
 LOW1_WARNING = (r"^free shared memory \d+ KB below low_mem_threshold1 "
                 r"\(\d+ KB\): refusing new TLS connections$")
@@ -168,46 +125,15 @@ def start(t, modparams=None, shm_mb=64, core=(), allow_errors=()):
               "private_key": t.certs.server_key,
               "tls_method": "TLSv1.2+"}
     params.update(modparams or {})
-    params = {k: v for k, v in params.items() if v is not None}
-    name = "kamailio%d" % len(t.servers)
-    server = harness.Kamailio(os.path.join(t.dir, name), t.dir,
-                              t.session.module, params, allow_errors, shm_mb)
-    text = CFG
-    for key, value in (("UDP_PORT", server.udp_port),
-                       ("TLS_PORT", server.tls_port),
-                       ("MODULE", t.session.module), ("DIR", server.dir),
-                       ("CORE_EXTRA", "\n".join(core)),
-                       ("TLS_MODPARAMS", harness.modparam_lines(params))):
-        text = text.replace("@%s@" % key, str(value))
-    with open(server.cfg_path, "w") as f:
-        f.write(text)
-    t.servers.append(server)
-    server.launch()
-    if not server.wait_ready():
-        raise AssertionError("kamailio exited during startup (status %s)"
-                             % server.proc.returncode)
-    return server
-
-
-def rpc(server, *args):
-    """A kamcmd command's output text; no answer or a fault fails."""
-    result = subprocess.run(
-        [KAMCMD, "-s", "unix:" + os.path.join(server.dir, "ctl.sock"),
-         *map(str, args)], capture_output=True, text=True,
-        timeout=RPC_TIMEOUT, stdin=subprocess.DEVNULL)
-    out = result.stdout.strip()
-    assert result.returncode == 0 and not out.startswith("error"), \
-        "kamcmd %s: exit %d: %s %s" % (" ".join(map(str, args)),
-                                       result.returncode, out,
-                                       result.stderr.strip())
-    return out
+    return t.kamailio(params, allow_errors=allow_errors, shm_mb=shm_mb,
+                      cfg=CFG, subst=[("CORE_EXTRA", "\n".join(core))])
 
 
 def free_shm(server):
     """Free shared memory in bytes (`kamcmd core.shmmem`, field free)."""
-    m = re.search(r"^\s*free:\s*(\d+)$", rpc(server, "core.shmmem"), re.M)
-    assert m, "core.shmmem shows no free field"
-    return int(m.group(1))
+    mem = harness.rpc_struct(server, "core.shmmem")
+    assert "free" in mem, "core.shmmem shows no free field"
+    return mem["free"]
 
 
 def server_holds(server, client_port):
@@ -230,38 +156,13 @@ def server_holds(server, client_port):
 def tls_peers(server):
     """Peer addresses ("127.0.0.1:port") of the TLS connections listed by
     `kamcmd tls.list`."""
-    return re.findall(r"^\s*peer:\s*(\S+)$", rpc(server, "tls.list"), re.M)
+    return [row["peer"] for row in harness.tls_list(server)]
 
 
 def module_lines(server, levels, *patterns, since=0):
     """The module's log lines at one of `levels` whose message matches every
     pattern, from byte offset `since` of the log on."""
-    compiled = [re.compile(p) for p in patterns]
-    found = []
-    for line in server._read_log(since):
-        m = harness.LOG_LINE.match(line)
-        if (m and MODULE_LINE.match(line) and re.fullmatch(levels, m["level"])
-                and all(p.search(m["message"]) for p in compiled)):
-            found.append(line)
-    return found
-
-
-def log_size(server):
-    return os.path.getsize(server.log_path)
-
-
-def poll(what, condition, bound=CLOSE_BOUND, step=0.2):
-    """Waits until condition() is true and returns its value; fails the
-    test past the bound."""
-    end = time.monotonic() + bound
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError("%s: still not the case after %d s"
-                                 % (what, bound))
-        time.sleep(step)
+    return server.logged(levels, *patterns, since=since, module="tls")
 
 
 # ------------------------------------------------------------- the hog
@@ -270,7 +171,7 @@ def udp_request(server, header, count):
     """Sends the hog MESSAGE with `header: count` over UDP; waits for its
     200 (the route runs to the end before it answers)."""
     with harness.UdpClient(server.udp_port) as udp:
-        udp.sock.settimeout(RPC_TIMEOUT)
+        udp.sock.settimeout(harness.RPC_TIMEOUT)
         udp.send(udp.build("MESSAGE", headers=[(header, str(count))]))
         reply = udp.sock.recv(65536)
     assert reply.startswith(b"SIP/2.0 200 "), reply[:80]
@@ -353,20 +254,6 @@ def wait_closed_raw(sock, what, bound=CLOSE_BOUND):
     raise AssertionError("the server kept %s open for %d s" % (what, bound))
 
 
-def client_hello():
-    """A real ClientHello from Python's ssl, as bytes (nothing sent)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
-
-
 # ------------------------------------------------------- low_mem_threshold1
 
 def test_limits_threshold1_refuses_new_connections_once_logged(t):
@@ -375,7 +262,7 @@ def test_limits_threshold1_refuses_new_connections_once_logged(t):
     clients, no per-connection line."""
     clients = 20
     server = start(t, {"low_mem_threshold1": 32 * 1024}, shm_mb=32)
-    ready = log_size(server)
+    ready = server.log_size()
     results = harness.run_threads(clients, lambda i: t.refusal(server))
     answered = [i for i, r in enumerate(results) if r is None]
     assert not answered, "clients %s were served below threshold 1" % answered
@@ -393,8 +280,8 @@ def test_limits_threshold1_refuses_new_connections_once_logged(t):
     assert since == warnings, \
         "module lines besides the WARNING:\n%s" % "\n".join(since)
     # The refused connections are gone (listed as "-" while they exist).
-    poll("refused connections gone from tls.list",
-         lambda: not tls_peers(server))
+    harness.poll("refused connections gone from tls.list",
+                 lambda: not tls_peers(server))
 
 
 def test_limits_threshold1_off_serves_clients(t):
@@ -449,7 +336,7 @@ def test_limits_threshold2_ends_established_connections(t):
     try:
         for conn in conns:
             assert conn.request(conn.build("OPTIONS")).status == 200
-        ready = log_size(server)
+        ready = server.log_size()
         count = hog_below(server, threshold_kb)
         # One client alone first: exactly one line for it.
         assert ends(conns[0]), "established client answered below threshold 2"
@@ -486,13 +373,13 @@ def test_limits_threshold2_fails_sends(t):
                    allow_errors=CORE_SEND_ERRORS + RELAY_ERRORS)
     with t.connect(server) as conn:
         assert conn.request(conn.build("OPTIONS")).status == 200
-        ready = log_size(server)
+        ready = server.log_size()
         count = hog_below(server, threshold_kb)
         with harness.UdpClient(server.udp_port) as udp:
             udp.send(udp.build("MESSAGE", body=b"relayed", headers=[
                 ("X-Target", "127.0.0.1:%d" % conn.local_port)]))
-        poll("a module WARNING for the relayed send",
-             lambda: module_lines(server, "WARNING", LOW2_WARNING))
+        harness.poll("a module WARNING for the relayed send",
+                     lambda: module_lines(server, "WARNING", LOW2_WARNING))
         wait_closed_tls(conn, "a connection whose send failed below "
                         "low_mem_threshold2")
     release(server, count)
@@ -563,8 +450,8 @@ def test_limits_handshake_timeout_closes_silent_client(t):
             "the server sent %r to a silent client" % data[:80]
     finally:
         silent.close()
-    poll("silent connection closed by the server",
-         lambda: not server_holds(server, port))
+    harness.poll("silent connection closed by the server",
+                 lambda: not server_holds(server, port))
     served(t, server)
     # At most one line for it (none is required: no read saw the timeout).
     lines = module_lines(server, "[A-Z]+", ":%d " % port)
@@ -582,15 +469,15 @@ def test_limits_handshake_timeout_closes_stalled_client(t):
                                        timeout=harness.IO_TIMEOUT)
     port = stalled.getsockname()[1]
     try:
-        stalled.sendall(client_hello()[:20])
+        stalled.sendall(harness.client_hello()[:20])
         served(t, server)
         data = wait_closed_raw(stalled, "a client that stopped in its "
                                "ClientHello (handshake_timeout 2 s)")
         assert only_an_alert(data), "the server sent %r" % data[:80]
     finally:
         stalled.close()
-    poll("stalled connection closed by the server",
-         lambda: not server_holds(server, port))
+    harness.poll("stalled connection closed by the server",
+                 lambda: not server_holds(server, port))
     served(t, server)
     lines = module_lines(server, "[A-Z]+", ":%d " % port)
     assert len(lines) <= 1, "\n".join(lines)
@@ -602,7 +489,7 @@ def test_limits_handshake_timeout_closes_trickling_client(t):
     normal client is served meanwhile and after."""
     server = start(t, {"handshake_timeout": 2})
     served(t, server)
-    hello = client_hello()
+    hello = harness.client_hello()
     trickle = socket.create_connection(("127.0.0.1", server.tls_port),
                                        timeout=harness.IO_TIMEOUT)
     port = trickle.getsockname()[1]
@@ -633,8 +520,8 @@ def test_limits_handshake_timeout_closes_trickling_client(t):
         served(t, server)
     finally:
         trickle.close()
-    poll("trickling connection closed by the server",
-         lambda: not server_holds(server, port))
+    harness.poll("trickling connection closed by the server",
+                 lambda: not server_holds(server, port))
     served(t, server)
     lines = module_lines(server, "[A-Z]+", ":%d " % port)
     assert len(lines) == 1 and re.search(HANDSHAKE_TIMEOUT % 2, lines[0]) \
@@ -653,8 +540,8 @@ def test_limits_connection_timeout_closes_idle(t):
         port = conn.local_port
         wait_closed_tls(conn, "an idle connection (connection_timeout "
                         "3 s)")
-    poll("closed connection gone from tls.list",
-         lambda: "127.0.0.1:%d" % port not in tls_peers(server))
+    harness.poll("closed connection gone from tls.list",
+                 lambda: "127.0.0.1:%d" % port not in tls_peers(server))
     served(t, server)
 
 
@@ -700,10 +587,10 @@ def stuck_reader(t, core_send_timeout):
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.settimeout(harness.IO_TIMEOUT)
     raw.connect(("127.0.0.1", server.tls_port))
-    ctx = harness.client_context(t.certs)
+    ctx = harness.client_context(t.certs.ca_cert)
     stuck = ctx.wrap_socket(raw)
     port = stuck.getsockname()[1]
-    server.ready_offset = log_size(server)
+    server.ready_offset = server.log_size()
     served_meanwhile = 0
     try:
         gone = None
@@ -748,8 +635,8 @@ def stuck_reader(t, core_send_timeout):
             got += len(chunk)
     finally:
         stuck.close()
-    poll("stuck connection closed by the server",
-         lambda: not server_holds(server, port))
+    harness.poll("stuck connection closed by the server",
+                 lambda: not server_holds(server, port))
     served(t, server)
     served_meanwhile += 1
     if VERBOSE:

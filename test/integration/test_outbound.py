@@ -19,7 +19,6 @@ import os
 import random
 import re
 import socket
-import subprocess
 
 import harness
 import peers
@@ -34,27 +33,8 @@ MISMATCH = r"certificate name mismatch: expected %s, certificate has "
 
 # ------------------------------------------------------------ certificates
 
+# The leaves' extensions, beside harness.ca_issue()'s ca_ext.
 _CNF = """\
-[ca]
-default_ca = out
-[out]
-dir = {dir}
-database = $dir/index.txt
-new_certs_dir = $dir
-serial = $dir/serial
-default_md = sha256
-policy = anything
-unique_subject = no
-copy_extensions = none
-[anything]
-commonName = supplied
-[req]
-distinguished_name = dn
-[dn]
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
 [leaf_ext]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
@@ -66,15 +46,6 @@ authorityKeyIdentifier = keyid
 
 VALID = ("20240101000000Z", "20991231235959Z")
 EXPIRED = ("20200101000000Z", "20210101000000Z")
-
-
-def _openssl(*args):
-    result = subprocess.run(["openssl", *args], capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        raise RuntimeError("openssl %s failed: %s"
-                           % (" ".join(args[:2]), result.stderr.strip()))
-    return result.stdout
 
 
 class Cert:
@@ -130,68 +101,25 @@ class Pki:
     def _cert(self, name, cn, issuer, sans=(), ca=False, dates=VALID,
               eku="serverAuth", rsa=False):
         d = os.path.join(self.dir, name)
-        os.makedirs(d)
-        open(os.path.join(d, "index.txt"), "w").close()
-        with open(os.path.join(d, "serial"), "w") as f:
-            f.write("%02X\n" % (len(os.listdir(self.dir)) + 16))
+        # 16 + the number of certificates made so far, this one included.
+        serial = "%02X" % (len(os.listdir(self.dir)) + 17)
         san = "subjectAltName = " + ", ".join(sans) if sans else ""
-        cnf = os.path.join(d, "openssl.cnf")
-        with open(cnf, "w") as f:
-            f.write(_CNF.format(dir=d, eku=eku, san=san))
-        key = os.path.join(d, "key.pem")
-        csr = os.path.join(d, "req.pem")
-        path = os.path.join(d, "cert.pem")
-        if rsa:
-            _openssl("genpkey", "-algorithm", "RSA",
-                     "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
-        else:
-            _openssl("genpkey", "-algorithm", "EC",
-                     "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
-        _openssl("req", "-new", "-config", cnf, "-key", key,
-                 "-subj", "/CN=" + cn, "-out", csr)
-        signer = (["-selfsign", "-keyfile", key] if issuer is None else
-                  ["-cert", issuer.path, "-keyfile", issuer.key])
-        _openssl("ca", "-batch", "-notext", "-config", cnf,
-                 "-extensions", "ca_ext" if ca else "leaf_ext", *signer,
-                 "-startdate", dates[0], "-enddate", dates[1],
-                 "-in", csr, "-out", path)
+        path, key = harness.ca_issue(
+            d, _CNF.format(eku=eku, san=san), "/CN=" + cn, issuer,
+            "ca_ext" if ca else "leaf_ext", serial, dates,
+            "RSA" if rsa else "EC")
         return Cert(path, key)
-
-
-_PKI = {}
 
 
 def pki(t):
     """This run's outbound PKI, made on first use."""
-    key = t.session.run_dir
-    if key not in _PKI:
-        _PKI[key] = Pki(os.path.join(key, "outbound-certs"))
-    return _PKI[key]
+    return t.session.shared("outbound-certs", Pki)
 
 
 # --------------------------------------------------------------- Kamailio
 
-CFG = """\
-#!KAMAILIO
-debug=2
-log_stderror=yes
-children=2
-tcp_children=4
-auto_aliases=no
-enable_tls=yes
-@GLOBALS@
-
-listen=udp:127.0.0.1:@UDP_PORT@
-listen=tls:127.0.0.1:@TLS_PORT@
-
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-# The module under test first (it owns OpenSSL's allocator).
-loadmodule "@MODULE@"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "xlog.so"
+CFG = harness.cfg_head("@GLOBALS@",
+                       ["tm", "sl", "pv", "textops", "xlog"]) + """
 
 modparam("tm", "fr_timer", 3000)
 modparam("tm", "fr_inv_timer", 3000)
@@ -235,25 +163,9 @@ def kamailio(t, globals_=(), extra="", **params):
                  "client_ca_list": p.ca.path,
                  "xavp_cfg": "tls"}
     modparams.update(params)
-    name = "kamailio%d" % len(t.servers)
-    server = harness.Kamailio(os.path.join(t.dir, name), t.dir,
-                              t.session.module, modparams)
-    text = CFG
-    for key, value in (("UDP_PORT", server.udp_port),
-                       ("TLS_PORT", server.tls_port),
-                       ("MODULE", t.session.module),
-                       ("GLOBALS", "\n".join(globals_)),
-                       ("EXTRA", extra),
-                       ("TLS_MODPARAMS", harness.modparam_lines(modparams))):
-        text = text.replace("@%s@" % key, str(value))
-    with open(server.cfg_path, "w") as f:        # replaces the harness's
-        f.write(text)
-    t.servers.append(server)
-    server.launch()
-    if not server.wait_ready():
-        raise AssertionError("kamailio exited during startup (status %s)"
-                             % server.proc.returncode)
-    return server
+    return t.kamailio(modparams, cfg=CFG,
+                      subst=[("GLOBALS", "\n".join(globals_)),
+                             ("EXTRA", extra)])
 
 
 def relay(server, peer, server_name=None, body=b"hello over tls"):

@@ -17,9 +17,9 @@ import shutil
 import threading
 import time
 
-from test_domains import (connect, domain_keys, line_of, peer_cn, pki,
-                          rpc, rpc_ok, section, served_cn, shm_used, start,
-                          tls_info, wait_until, write_cfg)
+import harness
+from test_domains import (POLL_TIMEOUT, domain_keys, line_of, peer_cn, pki,
+                          section, served_cn, start, write_cfg)
 
 RELOADED = r"^TLS configuration reloaded: generation (\d+)$"
 
@@ -30,7 +30,7 @@ LAST_LOAD = {}
 
 
 def reload_ok(server, generation):
-    out = rpc_ok(server, "tls.reload")
+    out = harness.rpc_ok(server, "tls.reload")
     assert out == "ok: generation %d" % generation, out
 
 
@@ -80,7 +80,7 @@ def test_reload_bad_config_refused(t):
     old = p.leaf("reload old")
     server = start(t, two_domain_cfg(old, p.leaf("reload old a")))
     cfg = server.tls_cfg
-    before = connect(t, server)
+    before = t.connect(server)
     try:
         options_ok(before)
         assert peer_cn(before) == "reload old"
@@ -106,7 +106,7 @@ def test_reload_bad_config_refused(t):
         ]
         for n, (text, lines, pattern, files) in enumerate(broken, 1):
             write_cfg(server, text)
-            fault, out = rpc(server, "tls.reload")
+            fault, out = harness.rpc(server, "tls.reload")
             if (fault, out) == (None, ""):
                 warned = server.logged("WARNING", r"reload refused")
                 raise AssertionError(
@@ -127,7 +127,7 @@ def test_reload_bad_config_refused(t):
             assert len(warned) == n, "WARNING lines: %r" % warned
             assert_reason(warned[-1].split("stays: ", 1)[1], cfg, lines,
                           pattern, files, what="broken reload %d WARNING" % n)
-            info = tls_info(server)
+            info = harness.tls_info(server)
             assert (info["reloads_failed"], info["reloads"],
                     info["generation"]) == (n, 0, 1), info
             # The old configuration still serves, old and new connections.
@@ -140,7 +140,7 @@ def test_reload_bad_config_refused(t):
         write_cfg(server, two_domain_cfg(new, new))
         reload_ok(server, 2)
         assert served_cn(t, server) == "reload new"
-        info = tls_info(server)
+        info = harness.tls_info(server)
         assert (info["reloads_failed"], info["reloads"],
                 info["generation"]) == (len(broken), 1, 2), info
         options_ok(before)
@@ -154,8 +154,8 @@ def test_reload_new_certificate(t):
     p = pki(t)
     server = start(t, two_domain_cfg(p.leaf("gen1 default"),
                                      p.leaf("gen1 a")))
-    old = connect(t, server, "a.example")
-    old_default = connect(t, server)
+    old = t.connect(server, sni="a.example")
+    old_default = t.connect(server)
     try:
         options_ok(old)
         options_ok(old_default)
@@ -173,7 +173,7 @@ def test_reload_new_certificate(t):
         assert peer_cn(old) == "gen1 a"
 
         # tls.domains shows the new generation.
-        doms = rpc_ok(server, "tls.domains")
+        doms = harness.rpc_ok(server, "tls.domains")
         assert "generation: 1\n" not in doms and "generation: 2" in doms, doms
         assert "/CN=gen2 a" in doms and "/CN=gen1" not in doms, doms
 
@@ -187,9 +187,10 @@ def test_reload_new_certificate(t):
     finally:
         old.close()
         old_default.close()
-    wait_until("connections closed",
-               lambda: tls_info(server)["connections"] == 0)
-    info = tls_info(server)
+    harness.poll("connections closed",
+                 lambda: harness.tls_info(server)["connections"] == 0,
+                 POLL_TIMEOUT)
+    info = harness.tls_info(server)
     assert (info["reloads"], info["reloads_failed"], info["generation"]) \
         == (2, 0, 3), info
     assert len(reloaded_lines(server)) == 2
@@ -213,7 +214,7 @@ def test_reload_under_load(t):
     conns = []
     try:
         for _ in range(CONNECTIONS):
-            conns.append(connect(t, server))
+            conns.append(t.connect(server))
         stop = threading.Event()
         sent = [0] * CONNECTIONS
         errors = []
@@ -244,8 +245,8 @@ def test_reload_under_load(t):
         threads.append(threading.Thread(target=newcomer, daemon=True))
         for thread in threads:
             thread.start()
-        wait_until("every connection sending",
-                   lambda: all(sent) or errors, timeout=60)
+        harness.poll("every connection sending",
+                     lambda: all(sent) or errors, 60)
         try:
             for i in range(RELOADS):
                 write_cfg(server, cfgs[(i + 1) % 2])
@@ -260,7 +261,7 @@ def test_reload_under_load(t):
             % JOIN_TIMEOUT
         assert not errors, "%d failed: %s" % (len(errors), errors[:5])
         assert set(new_cns) <= {"load a 0", "load a 1"}, set(new_cns)
-        info = tls_info(server)
+        info = harness.tls_info(server)
         assert (info["generation"], info["reloads"],
                 info["reloads_failed"]) == (RELOADS + 1, RELOADS, 0), info
         assert len(reloaded_lines(server)) == RELOADS
@@ -314,15 +315,16 @@ def test_reload_shared_memory_stable(t):
 
     def reading():
         """(used, real_used, shm_cached) now."""
-        cached = tls_info(server).get("shm_cached", 0)
-        return shm_used(server) + (cached,)
+        cached = harness.tls_info(server).get("shm_cached", 0)
+        return harness.shm_used(server) + (cached,)
 
     def in_use(r):
         return r[0] - r[2]
 
     def settle_idle():
-        wait_until("no TLS connection left",
-                   lambda: tls_info(server)["connections"] == 0)
+        harness.poll("no TLS connection left",
+                     lambda: harness.tls_info(server)["connections"] == 0,
+                     POLL_TIMEOUT)
         time.sleep(SHM_SETTLE)
         now = reading()
         LAST_SHM["idle"].append((generation[0] - 1,) + now)
@@ -342,7 +344,7 @@ def test_reload_shared_memory_stable(t):
             for i in range(count):
                 if i % every == 0:
                     sni = "a.example" if (i // every) % 2 else None
-                    conn = connect(t, server, sni)
+                    conn = t.connect(server, sni=sni)
                     options_ok(conn)
                     held.append(conn)
                     if len(held) > 3:
@@ -363,7 +365,7 @@ def test_reload_shared_memory_stable(t):
     LAST_SHM.update(readings=[], idle=[])
     # The first reloads, each with a connection open across it.
     for _ in range(SHM_EARLY):
-        with connect(t, server, "a.example") as conn:
+        with t.connect(server, sni="a.example") as conn:
             options_ok(conn)
             generation[0] += 1
             reload_ok(server, generation[0])
@@ -382,7 +384,7 @@ def test_reload_shared_memory_stable(t):
             " %d): %s" % (done, SHM_RELOADS, trajectory())
 
     after = reloads(SHM_RELOADS, SHM_EVERY, check)
-    info = tls_info(server)
+    info = harness.tls_info(server)
     LAST_SHM.update(after=after, info=info)
     assert (info["generation"], info["reloads_failed"]) \
         == (warmup + SHM_RELOADS + 1, 0), info
@@ -425,7 +427,7 @@ def test_reload_auto(t):
                      **domain_keys(live)))
     server = start(t, cfg, {"auto_reload": 1})
 
-    old = connect(t, server)
+    old = t.connect(server)
     try:
         options_ok(old)
         assert peer_cn(old) == "auto 1"
@@ -433,14 +435,14 @@ def test_reload_auto(t):
         assert not reloaded_lines(server), "reloaded without a change"
 
         def changed(number, check, what):
-            wait_until(what, check)
+            harness.poll(what, check, POLL_TIMEOUT)
             time.sleep(AUTO_QUIET)          # no second reload follows
             lines = reloaded_lines(server)
             gens = [int(re.search(r"generation (\d+)", line).group(1))
                     for line in lines]
             assert gens == list(range(2, number + 2)), \
                 "after change %d: %r" % (number, lines)
-            assert tls_info(server)["generation"] == number + 1
+            assert harness.tls_info(server)["generation"] == number + 1
             options_ok(old)
 
         # 1: certificate and key replaced.
@@ -459,7 +461,7 @@ def test_reload_auto(t):
 
         # 3: the CA file replaced (same content, new file).
         install(t.certs.ca_cert, ca)
-        changed(3, lambda: tls_info(server)["generation"] == 4,
+        changed(3, lambda: harness.tls_info(server)["generation"] == 4,
                 "a reload for the CA file")
         assert served_cn(t, server) == "auto 3"
         assert served_cn(t, server, "v.example",
@@ -467,7 +469,7 @@ def test_reload_auto(t):
         assert peer_cn(old) == "auto 1"
     finally:
         old.close()
-    info = tls_info(server)
+    info = harness.tls_info(server)
     # A reload that sees the new key before the new certificate is refused
     # (and retried at the next change, the certificate's rename).
     assert info["reloads"] == 3 and info["reloads_failed"] <= 1, info

@@ -23,6 +23,8 @@ import re
 import shutil
 import subprocess
 
+import harness
+
 SCAN_TIMEOUT = 300
 
 
@@ -91,66 +93,28 @@ def test_scanner_default_settings(t):
                for line in heartbleed), heartbleed
 
 
-_CHAIN_CNF = """\
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[leaf]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
-def _openssl(*args):
-    status, out = _run(["openssl", *args])
-    if status != 0:
-        raise RuntimeError("openssl %s: %s" % (args[0], out))
-    return out
-
-
 def _make_chain(directory):
     """root -> intermediate -> leaf; returns (root, leaf+intermediate file,
     leaf key)."""
     os.makedirs(directory, exist_ok=True)
     cnf = os.path.join(directory, "openssl.cnf")
     with open(cnf, "w") as f:
-        f.write(_CHAIN_CNF)
-    paths = {}
-    for name in ("root", "intermediate", "leaf"):
-        key = os.path.join(directory, name + ".key")
-        _openssl("genpkey", "-algorithm", "EC", "-pkeyopt",
-                 "ec_paramgen_curve:P-256", "-out", key)
-        paths[name] = (os.path.join(directory, name + ".pem"), key)
-    root, root_key = paths["root"]
-    _openssl("req", "-x509", "-new", "-key", root_key, "-subj",
-             "/CN=Scanner Test Root", "-days", "2", "-config", cnf,
-             "-extensions", "ca", "-out", root)
+        f.write(harness.OPENSSL_CNF)
+    paths = {name: (os.path.join(directory, name + ".pem"),
+                    harness.new_key(os.path.join(directory, name + ".key"),
+                                    "EC"))
+             for name in ("root", "intermediate", "leaf")}
+    harness.self_sign(*paths["root"], "/CN=Scanner Test Root", cnf,
+                      "chain_ca")
     for name, subject, issuer, ext in (
-            ("intermediate", "/CN=Scanner Test Intermediate", "root", "ca"),
-            ("leaf", "/CN=localhost", "intermediate", "leaf")):
-        cert, key = paths[name]
-        csr = cert[:-4] + ".csr"
-        _openssl("req", "-new", "-key", key, "-subj", subject, "-config",
-                 cnf, "-out", csr)
-        _openssl("x509", "-req", "-in", csr, "-CA", paths[issuer][0],
-                 "-CAkey", paths[issuer][1], "-set_serial",
-                 str(len(name) * 1000 + 7), "-days", "2", "-extfile", cnf,
-                 "-extensions", ext, "-out", cert)
-    bundle = os.path.join(directory, "leaf-chain.pem")
-    with open(bundle, "w") as out:
-        for name in ("leaf", "intermediate"):
-            with open(paths[name][0]) as f:
-                out.write(f.read())
-    return root, bundle, paths["leaf"][1]
+            ("intermediate", "/CN=Scanner Test Intermediate", "root",
+             "chain_ca"),
+            ("leaf", "/CN=localhost", "intermediate", "server")):
+        harness.sign(*paths[name], subject, cnf, ext, paths[issuer],
+                     len(name) * 1000 + 7)
+    bundle = harness.concatenate(os.path.join(directory, "leaf-chain.pem"),
+                                 paths["leaf"][0], paths["intermediate"][0])
+    return paths["root"][0], bundle, paths["leaf"][1]
 
 
 def test_scanner_certificate_chain_in_order(t):

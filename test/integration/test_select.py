@@ -16,7 +16,6 @@ import os
 import re
 import socket
 import ssl
-import subprocess
 import urllib.parse
 
 import harness
@@ -57,29 +56,8 @@ CLIENT_SANS = [("email", "joerg@client.example"),
                ("IP", "192.0.2.17"), ("IP", "2001:db8::abcd:1"),
                ("IP", "10.1.2.3")]
 
+# The extensions of the leaves, beside harness.ca_issue()'s ca_ext.
 _CA_CNF = """\
-[ca]
-default_ca = sel
-[sel]
-dir = {dir}
-database = $dir/index.txt
-new_certs_dir = $dir/new
-serial = $dir/serial
-default_md = sha256
-policy = anything
-unique_subject = no
-email_in_dn = yes
-[anything]
-commonName = supplied
-[req]
-distinguished_name = dn
-string_mask = utf8only
-utf8 = yes
-[dn]
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
 [leaf_ext]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
@@ -95,16 +73,6 @@ subjectKeyIdentifier = hash
 [alt]
 {alt}
 """
-
-
-def _openssl(*args, stdin=None):
-    result = subprocess.run(["openssl", *args], input=stdin,
-                            capture_output=True)
-    if result.returncode != 0:
-        raise RuntimeError("openssl %s failed: %s"
-                           % (" ".join(args[:2]),
-                              result.stderr.decode(errors="replace")))
-    return result.stdout.decode("utf-8")
 
 
 class Pki:
@@ -136,37 +104,18 @@ class Pki:
                                       None, "self_ext", "5E1F",
                                       "20240101000000Z", "20991231235959Z")
         # A ca_list trusting the CA and, directly, the self-signed client.
-        self.trusted = os.path.join(directory, "trusted.pem")
-        with open(self.trusted, "w") as f:
-            for cert in (self.ca, self.self_signed):
-                with open(cert.path) as src:
-                    f.write(src.read())
+        self.trusted = harness.concatenate(
+            os.path.join(directory, "trusted.pem"), self.ca.path,
+            self.self_signed.path)
 
     def _cert(self, name, subject, issuer, ext, serial, start, end,
               sans=()):
         d = os.path.join(self.dir, name)
-        os.makedirs(os.path.join(d, "new"))
-        open(os.path.join(d, "index.txt"), "w").close()
-        with open(os.path.join(d, "serial"), "w") as f:
-            f.write(serial + "\n")
         alt = "\n".join("%s.%d = %s" % (kind, i, value)
                         for i, (kind, value) in enumerate(sans, 1))
-        cnf = os.path.join(d, "openssl.cnf")
-        with open(cnf, "w", encoding="utf-8") as f:
-            f.write(_CA_CNF.format(dir=d, alt=alt or "DNS.1 = unused"))
-        key = os.path.join(d, "key.pem")
-        csr = os.path.join(d, "req.pem")
-        path = os.path.join(d, "cert.pem")
-        _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt",
-                 "rsa_keygen_bits:2048", "-out", key)
-        _openssl("req", "-new", "-utf8", "-config", cnf, "-key", key,
-                 "-subj", subject, "-out", csr)
-        signer = ["-selfsign", "-keyfile", key] if issuer is None else \
-            ["-cert", issuer.path, "-keyfile", issuer.key]
-        _openssl("ca", "-batch", "-utf8", "-notext", "-preserveDN",
-                 "-config", cnf, "-extensions", ext, *signer,
-                 "-startdate", start, "-enddate", end,
-                 "-in", csr, "-out", path)
+        path, key = harness.ca_issue(
+            d, _CA_CNF.format(alt=alt or "DNS.1 = unused"), subject,
+            issuer, ext, serial, (start, end), "RSA", utf8=True)
         return CertInfo(path, key)
 
 
@@ -179,7 +128,7 @@ class CertInfo:
         self.key = key
 
         def x509(*opts):
-            return _openssl("x509", "-in", path, *opts)
+            return harness.openssl("x509", "-in", path, *opts)
 
         self.pem = x509("-outform", "PEM")
         self.urlencoded = urllib.parse.quote(self.pem, safe="")
@@ -225,15 +174,9 @@ class CertInfo:
                         self.subject_fields).get(sname, [])))
 
 
-_PKI = {}
-
-
 def pki(t):
     """The PKI of this run, made once."""
-    key = t.session.run_dir
-    if key not in _PKI:
-        _PKI[key] = Pki(os.path.join(key, "select-certs"))
-    return _PKI[key]
+    return t.session.shared("select-certs", Pki)
 
 
 # ------------------------------------------------------- what is asked for
@@ -498,26 +441,11 @@ def groups():
 
 # --------------------------------------------------------------- the server
 
-CFG = """\
-#!KAMAILIO
-debug=2
-log_stderror=yes
-children=2
-tcp_children=2
-auto_aliases=no
-enable_tls=yes
+CFG = harness.cfg_head("""\
 tcp_rd_buf_size=65536
 # Room for the long values (hex-encoded certificates) in one pv print.
 pv_buffer_size=65536
-
-listen=udp:127.0.0.1:@UDP_PORT@
-listen=tls:127.0.0.1:@TLS_PORT@
-
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-loadmodule "@MODULE@"
-loadmodule "sl.so"
-loadmodule "textops.so"
-loadmodule "pv.so"
+""", ["sl", "textops", "pv"], tcp_children=2) + """
 
 @TLS_MODPARAMS@
 
@@ -539,7 +467,9 @@ request_route {
 """
 
 
-def build_cfg(server, modparams, extra=()):
+def cfg_subst(extra=()):
+    """The @DISPATCH@ and @ROUTES@ of CFG: a route per group of values;
+    `extra` lines go into the DIRECT one."""
     dispatch, routes = [], []
     for gname, items in sorted(groups().items()):
         dispatch.append('\t\tif ($hdr(X-Group) == "%s") route(%s);'
@@ -558,16 +488,8 @@ def build_cfg(server, modparams, extra=()):
     lines += ["\t" + line for line in extra]
     lines.append("}")
     routes.append("\n".join(lines))
-    text = CFG
-    for name, value in (("UDP_PORT", server.udp_port),
-                        ("TLS_PORT", server.tls_port),
-                        ("MODULE", server.module_path),
-                        ("TLS_MODPARAMS", harness.modparam_lines(modparams)),
-                        ("DISPATCH", "\n".join(dispatch)),
-                        ("ROUTES", "\n\n".join(routes))):
-        text = text.replace("@%s@" % name, str(value))
-    with open(server.cfg_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    return [("DISPATCH", "\n".join(dispatch)),
+            ("ROUTES", "\n\n".join(routes))]
 
 
 def start(t, extra=(), fails=False, **params):
@@ -578,51 +500,24 @@ def start(t, extra=(), fails=False, **params):
     modparams = {"certificate": p.server.path, "private_key": p.server.key,
                  "tls_method": "TLSv1.2+", "ca_list": p.trusted}
     modparams.update(params)
-    name = "kamailio%d" % len(t.servers)
-    server = harness.Kamailio(os.path.join(t.dir, name), t.dir,
-                              t.session.module, modparams)
-    server.module_path = t.session.module
-    build_cfg(server, modparams, extra)  # replaces the harness's config
-    t.servers.append(server)
     if fails:
-        server.expect_errors(r"\b(ERROR|CRITICAL):")
-        server.launch()
+        server = t.launch(modparams, allow_errors=[r"\b(ERROR|CRITICAL):"],
+                          cfg=CFG, subst=cfg_subst(extra))
         status = server.wait_exit()
         assert status != 0, "kamailio started with %s" % (extra,)
         return server
-    server.launch()
-    if not server.wait_ready():
-        raise AssertionError("kamailio exited during startup (status %s)"
-                             % server.proc.returncode)
-    return server
+    return t.kamailio(modparams, cfg=CFG, subst=cfg_subst(extra))
 
 
 # --------------------------------------------------------------- the client
 
-class Client:
+class Client(harness.SipConnection):
     """A TLS client sending OPTIONS with SNI, reading the replies."""
 
     def __init__(self, t, server, version, cert=None):
-        p = pki(t)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.load_verify_locations(p.ca.path)
-        pinned = ssl.TLSVersion[version.replace(".", "_")]
-        ctx.minimum_version = ctx.maximum_version = pinned
-        if cert:
-            ctx.load_cert_chain(cert.path, cert.key)
-        raw = socket.create_connection((HOST, server.tls_port),
-                                       timeout=harness.IO_TIMEOUT)
-        try:
-            self.tls = ctx.wrap_socket(raw, server_hostname=SNI)
-        except BaseException:
-            raw.close()
-            raise
-        self.port = server.tls_port
-        self.buf = b""
-
-    def close(self):
-        self.tls.close()
+        ctx = harness.client_context(pki(t).ca.path, version,
+                                     cert and (cert.path, cert.key))
+        super().__init__(server.tls_port, ctx, SNI)
 
     def view(self):
         """What the client knows of the connection."""
@@ -631,24 +526,10 @@ class Client:
                 "desc": cipher_description(name), "sni": SNI}
 
     def ask(self, group):
-        data = harness.sip_request(
-            "OPTIONS", self.port, self.tls.getsockname()[1],
-            headers=[("X-Group", group)])
-        self.tls.sendall(data)
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.tls.recv(65536)
-            if not chunk:
-                raise harness.ConnectionClosed("server closed the connection")
-            self.buf += chunk
-        head, _, rest = self.buf.partition(b"\r\n\r\n")
-        start_line, headers = harness.parse_head(head)
-        length = int(dict((k.lower(), v) for k, v in headers)
-                     .get("content-length", "0"))
-        while len(rest) < length:
-            rest += self.tls.recv(65536)
-        self.buf = rest[length:]
-        assert start_line.startswith("SIP/2.0 200"), start_line
-        return values_of(headers)
+        reply = self.request(self.build("OPTIONS",
+                                        headers=[("X-Group", group)]))
+        assert reply.start_line.startswith("SIP/2.0 200"), reply.start_line
+        return values_of(reply.headers)
 
 
 def values_of(headers):
@@ -662,7 +543,8 @@ def values_of(headers):
 
 def cipher_description(name):
     """The line `openssl ciphers -v` prints for the cipher."""
-    for line in _openssl("ciphers", "-v", "ALL:@SECLEVEL=0").splitlines():
+    for line in harness.openssl("ciphers", "-v",
+                                "ALL:@SECLEVEL=0").splitlines():
         if line.split(" ", 1)[0] == name:
             return line.rstrip()
     raise AssertionError("openssl ciphers does not list %s" % name)
