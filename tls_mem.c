@@ -124,6 +124,15 @@ static size_t tls_mem_class_size(unsigned int cls)
 	return (size_t)(cls - TLS_SLAB_NCLASSES + 1) * TLS_BIG_STEP;
 }
 
+/* Shared memory a block of cache class cls takes, bookkeeping included (as
+ * the core counts it in `used`): what a cached block holds back. */
+static size_t tls_mem_class_cost(unsigned int cls)
+{
+	if (cls < TLS_SLAB_NCLASSES)
+		return tls_slab_stride((int)cls);
+	return tls_mem_class_size(cls) + 16; /* + struct tls_mem_big */
+}
+
 /* ------------------------------------------------------------ slab pages */
 
 struct tls_slab_pool;
@@ -373,7 +382,7 @@ void *tls_shm_alloc(size_t size)
 	if (tls_mem_cache[ccls] && tls_mem_cache_mine()) {
 		struct tls_mem_free *f = tls_mem_cache[ccls];
 		tls_mem_cache[ccls] = f->next;
-		tls_mem_count(-(long)tls_mem_class_size(ccls));
+		tls_mem_count(-(long)tls_mem_class_cost(ccls));
 		return f;
 	}
 	if (cls >= 0)
@@ -386,7 +395,7 @@ void tls_shm_free(void *p)
 {
 	struct tls_mem_tag *t;
 	struct tls_mem_free *f;
-	size_t usable;
+	size_t cost;
 
 	if (p == NULL)
 		return;
@@ -399,12 +408,12 @@ void tls_shm_free(void *p)
 		return;
 	}
 	if (t->cls != TLS_MEM_NOCLASS && tls_mem_cache_mine()) {
-		usable = tls_mem_class_size(t->cls);
-		if (tls_mem_cached + usable <= TLS_MEM_CACHE_MAX) {
+		cost = tls_mem_class_cost(t->cls);
+		if (tls_mem_cached + cost <= TLS_MEM_CACHE_MAX) {
 			f = p;
 			f->next = tls_mem_cache[t->cls];
 			tls_mem_cache[t->cls] = f;
-			tls_mem_count((long)usable);
+			tls_mem_count((long)cost);
 			return;
 		}
 	}
@@ -453,7 +462,7 @@ void tls_shm_cache_flush(void)
 	for (i = 0; i < TLS_MEM_NCLASSES; i++) {
 		while ((f = tls_mem_cache[i]) != NULL) {
 			tls_mem_cache[i] = f->next;
-			tls_mem_count(-(long)tls_mem_class_size(i));
+			tls_mem_count(-(long)tls_mem_class_cost(i));
 			tls_mem_release(f, tls_mem_tag_of(f));
 		}
 	}
