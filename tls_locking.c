@@ -39,6 +39,12 @@ int tls_locking_init(void)
 	return 0;
 }
 
+void tls_locking_unlock_dead(void)
+{
+	if (tls_shared)
+		lock_release(&tls_shared->lock);
+}
+
 void tls_locking_destroy(void)
 {
 	if (tls_shared == NULL)

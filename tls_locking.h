@@ -45,6 +45,9 @@ extern struct tls_shared *tls_shared;
 /* Allocates the shared state; before fork. 0 or -1. */
 int tls_locking_init(void);
 void tls_locking_destroy(void);
+/* At shutdown, once every child is gone: releases the lock a child may have
+ * held when it was ended (see mod_destroy). */
+void tls_locking_unlock_dead(void);
 
 /* The current domain set, with a reference the caller must put. */
 struct tls_domain_set *tls_set_acquire(void);

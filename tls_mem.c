@@ -473,6 +473,12 @@ size_t tls_shm_cache_bytes(void)
 	return tls_mem_cached;
 }
 
+void tls_shm_pool_unlock_dead(void)
+{
+	if (tls_pool)
+		lock_release(&tls_pool->lock);
+}
+
 void tls_shm_pool_stats(unsigned long *pages, unsigned long *free_bytes)
 {
 	struct tls_slab_pool *pool = tls_pool;

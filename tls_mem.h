@@ -30,6 +30,11 @@ void tls_shm_cache_counter(long *counter);
 /* Bytes this process holds in its cache (for tests and statistics). */
 size_t tls_shm_cache_bytes(void);
 
+/* At shutdown, in the main process once every child is gone: releases the
+ * pool's lock, which a child may have held when a signal ended it (the
+ * core does the same with its shared memory lock). */
+void tls_shm_pool_unlock_dead(void);
+
 /* Slab pages held, and their bytes not in blocks handed out (free blocks,
  * page headers, tails too short for a block). */
 void tls_shm_pool_stats(unsigned long *pages, unsigned long *free_bytes);

@@ -475,12 +475,20 @@ static int child_init(int rank)
 	return 0;
 }
 
-/* Module shutdown: nothing yet. The core frees the remaining connections
- * (destroy_tcp) after the modules' destroy functions, and their clean hook
- * still needs the BIO method, the connection list and the sets: those go
- * in tls_h_destroy, which the core calls after destroy_tcp. */
+/* Module shutdown, in the main process after every child has exited. The
+ * core frees the remaining connections (destroy_tcp) after the modules'
+ * destroy functions, and their clean hook still needs the BIO method, the
+ * connection list and the sets: those go in tls_h_destroy, which the core
+ * calls after destroy_tcp. Before that, the module's locks are released: a
+ * child ends on SIGTERM from its signal handler, wherever it was, maybe
+ * holding one of them, and freeing the connections takes them all (measured:
+ * shutdown hung on the slab pool's lock after an outbound send). The core
+ * does the same with its shared memory lock. */
 static void mod_destroy(void)
 {
+	tls_shm_pool_unlock_dead();
+	tls_locking_unlock_dead();
+	tls_session_unlock_dead();
 }
 
 static void tls_h_destroy(void)

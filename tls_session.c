@@ -71,6 +71,12 @@ int tls_session_init(unsigned int lifetime)
 	return 0;
 }
 
+void tls_session_unlock_dead(void)
+{
+	if (tls_keys)
+		lock_release(&tls_keys->lock);
+}
+
 void tls_session_destroy(void)
 {
 	if (tls_keys) {

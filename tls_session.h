@@ -11,6 +11,9 @@
  * kept one more lifetime to decrypt). 0 or -1. */
 int tls_session_init(unsigned int lifetime);
 void tls_session_destroy(void);
+/* At shutdown, once every child is gone: releases the ticket keys' lock a
+ * child may have held when it was ended (see mod_destroy). */
+void tls_session_unlock_dead(void);
 
 /* Sets resumption on a server context: tickets sealed with the shared
  * keys (TLS 1.2 and 1.3) and OpenSSL's session cache, which lives in the
