@@ -678,10 +678,19 @@ fail:
 	return NULL;
 }
 
+static long *tls_domain_sets_live;
+
+void tls_domain_sets_counter(long *counter)
+{
+	tls_domain_sets_live = counter;
+}
+
 static void tls_domain_set_free(struct tls_domain_set *set)
 {
 	struct tls_domain *d;
 
+	if (set->live)
+		__atomic_sub_fetch(set->live, 1, __ATOMIC_RELAXED);
 	while ((d = set->servers) != NULL) {
 		set->servers = d->next;
 		tls_domain_free(d);
@@ -727,6 +736,9 @@ struct tls_domain_set *tls_domain_set_build(const struct tls_cfg_domain *list,
 	}
 	set->refs = 1;
 	set->loaded = (long)time(NULL);
+	set->live = tls_domain_sets_live;
+	if (set->live)
+		__atomic_add_fetch(set->live, 1, __ATOMIC_RELAXED);
 	if (config && (set->config = OPENSSL_strdup(config)) == NULL) {
 		tls_fmt(err, errlen, "out of memory");
 		goto fail;

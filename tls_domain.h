@@ -123,7 +123,13 @@ struct tls_domain_set {
 	struct tls_domain *client_default;
 	char *config;             /* the config file, NULL: modparams only */
 	long loaded;              /* time(NULL) when built */
+	long *live;               /* the live-sets counter it counts in */
 };
+
+/* Where to count the sets alive (built and not yet freed: the current one
+ * and those older generations connections still hold); shared memory,
+ * atomic; set before fork. NULL: not counted. */
+void tls_domain_sets_counter(long *counter);
 
 struct tls_cfg_domain;
 

