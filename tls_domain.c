@@ -133,23 +133,13 @@ static const char *tls_where(const struct tls_domain_cfg *cfg, int key)
 	return tls_where2(cfg, key, -1);
 }
 
-/* The TLS_CFG_* index of a key name, -1 if none. */
-static int tls_key_of(const char *name)
-{
-	int k;
-
-	for (k = 0; k < TLS_CFG_KEYS; k++)
-		if (strcmp(tls_cfg_key_name((enum tls_cfg_key)k), name) == 0)
-			return k;
-	return -1;
-}
-
-/* Fails with a readable reason when a file cannot be opened for reading. */
-static int tls_file_check(const char *what, const char *path,
+/* Fails with a readable reason when the file of setting k (a TLS_CFG_*
+ * path key) cannot be opened for reading. */
+static int tls_file_check(enum tls_cfg_key k, const char *path,
 		const struct tls_domain_cfg *cfg, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
-	int k = tls_key_of(what);
+	const char *what = tls_cfg_key_name(k);
 	char c;
 #define FILEW \
 	tls_where2(cfg, k, k == TLS_CFG_PRIVATE_KEY ? TLS_CFG_CERTIFICATE : -1)
@@ -205,7 +195,7 @@ static int tls_load_key(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	 * the certificate file) */
 #define KEYW tls_where2(cfg, TLS_CFG_PRIVATE_KEY, TLS_CFG_CERTIFICATE)
 
-	if (tls_file_check("private_key", key, cfg, err, errlen) < 0)
+	if (tls_file_check(TLS_CFG_PRIVATE_KEY, key, cfg, err, errlen) < 0)
 		return -1;
 	in = BIO_new_file(key, "r");
 	if (in == NULL) {
@@ -249,7 +239,7 @@ static int tls_load_cert(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 {
 	char why[512];
 
-	if (tls_file_check("certificate", cert, cfg, err, errlen) < 0)
+	if (tls_file_check(TLS_CFG_CERTIFICATE, cert, cfg, err, errlen) < 0)
 		return -1;
 	tls_err_clear();
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
@@ -267,7 +257,7 @@ static int tls_load_ca(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	STACK_OF(X509_NAME) *names;
 	char why[512];
 
-	if (tls_file_check("ca_list", cfg->ca_list, cfg, err, errlen) < 0)
+	if (tls_file_check(TLS_CFG_CA_LIST, cfg->ca_list, cfg, err, errlen) < 0)
 		return -1;
 	tls_err_clear();
 	if (SSL_CTX_load_verify_locations(ctx, cfg->ca_list, NULL) != 1) {
@@ -355,7 +345,7 @@ static int tls_load_crl(SSL_CTX *ctx, const struct tls_domain_cfg *cfg,
 	char why[512];
 	int n;
 
-	if (tls_file_check("crl", cfg->crl, cfg, err, errlen) < 0)
+	if (tls_file_check(TLS_CFG_CRL, cfg->crl, cfg, err, errlen) < 0)
 		return -1;
 	tls_err_clear();
 	lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());

@@ -130,7 +130,7 @@ static size_t tls_mem_class_cost(unsigned int cls)
 {
 	if (cls < TLS_SLAB_NCLASSES)
 		return tls_slab_stride((int)cls);
-	return tls_mem_class_size(cls) + 16; /* + struct tls_mem_big */
+	return tls_mem_class_size(cls) + sizeof(struct tls_mem_big);
 }
 
 /* ------------------------------------------------------------ slab pages */
@@ -222,6 +222,12 @@ static struct tls_slab *tls_slab_new(struct tls_slab_pool *pool, int cls)
 	return pg;
 }
 
+/* No free block left in the page, none left to cut. */
+static int tls_slab_full(const struct tls_slab *pg)
+{
+	return pg->free == NULL && pg->bump + pg->stride > pg->end;
+}
+
 static void *tls_slab_alloc(int cls)
 {
 	struct tls_slab_pool *pool = tls_pool_get();
@@ -251,8 +257,8 @@ static void *tls_slab_alloc(int cls)
 	}
 	pg->used++;
 	pool->free_bytes -= pg->stride;
-	if (pg->free == NULL && pg->bump + pg->stride > pg->end)
-		tls_slab_unlink(pool, pg); /* full */
+	if (tls_slab_full(pg))
+		tls_slab_unlink(pool, pg);
 	lock_release(&pool->lock);
 	return p;
 }
@@ -264,7 +270,7 @@ static void tls_slab_free(void *p, struct tls_mem_tag *t)
 	int was_full;
 
 	lock_get(&pool->lock);
-	was_full = pg->free == NULL && pg->bump + pg->stride > pg->end;
+	was_full = tls_slab_full(pg);
 	*(void **)p = pg->free;
 	pg->free = p;
 	pg->used--;
