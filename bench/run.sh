@@ -343,15 +343,18 @@ shm_used() {
 		END { print (u == "" ? "NA" : u), (r == "" ? "NA" : r) }'
 }
 
-# proportional set size (KB) summed over kamailio's processes
-pss_kb() {
+# a /proc/<pid>/$1 field $2 (in KB) summed over kamailio's processes
+proc_sum_kb() {
 	local p s=0 v
 	for p in $(kam_pids); do
-		v=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
+		v=$(awk -v f="$2" '$1 == f { print $2 }' "/proc/$p/$1" 2>/dev/null)
 		s=$((s + ${v:-0}))
 	done
 	echo "$s"
 }
+
+# proportional set size (KB) summed over kamailio's processes
+pss_kb() { proc_sum_kb smaps_rollup Pss:; }
 
 # lines of the log since byte offset $1 that tell of trouble
 crash_lines() {
@@ -490,14 +493,7 @@ mem_cell() {
 
 # resident set size (KB) summed over kamailio's processes; the shared memory
 # a process touched counts in each such process (Pss shares it out)
-rss_kb() {
-	local p s=0 v
-	for p in $(kam_pids); do
-		v=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null)
-		s=$((s + ${v:-0}))
-	done
-	echo "$s"
-}
+rss_kb() { proc_sum_kb status VmRSS:; }
 
 # connections kamailio holds (core.tcp_info): "all,tls", NA,NA if unknown
 tcp_open() {
